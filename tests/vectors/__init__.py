@@ -1,0 +1,1 @@
+"""Stored test vectors (data) and their loaders."""
