@@ -90,6 +90,7 @@ class Limits:
     max_sessions_per_key: int = 64
     nonce_ttl_s: float = 600.0
     vault_poll_s: float = 1.0
+    frost_precommit: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -107,7 +108,8 @@ class NodeConfig:
     limits: Limits = field(default_factory=Limits)
 
     def __repr__(self) -> str:
-        return f"NodeConfig(name={self.name!r}, listen={self.listen!r}, peers={[p.name for p in self.peers]})"
+        peers = [p.name for p in self.peers]
+        return f"NodeConfig(name={self.name!r}, listen={self.listen!r}, peers={peers})"
 
 
 def _read(base: Path, rel: str) -> bytes:
@@ -141,7 +143,9 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
     try:
         data = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise InvalidArguments(f"cannot load config {path}: {exc}", reason="CONFIG_INVALID") from exc
+        raise InvalidArguments(
+            f"cannot load config {path}: {exc}", reason="CONFIG_INVALID"
+        ) from exc
     node = _section(data, "node")
     tls = _section(data, "tls")
     vault = _section(data, "vault")
@@ -153,23 +157,31 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
         raise InvalidArguments("node sign key file is not hex", reason="CONFIG_INVALID") from exc
     if len(seed) != 32:
         raise InvalidArguments("node sign key must be 32 bytes", reason="CONFIG_INVALID")
-    role_id = env.get("WARIFU_VAULT_ROLE_ID") or _read(
-        base, str(_req(vault, "role_id_file", "vault"))
-    ).decode().strip()
-    secret_id = env.get("WARIFU_VAULT_SECRET_ID") or _read(
-        base, str(_req(vault, "secret_id_file", "vault"))
-    ).decode().strip()
+    role_id = (
+        env.get("WARIFU_VAULT_ROLE_ID")
+        or _read(base, str(_req(vault, "role_id_file", "vault"))).decode().strip()
+    )
+    secret_id = (
+        env.get("WARIFU_VAULT_SECRET_ID")
+        or _read(base, str(_req(vault, "secret_id_file", "vault"))).decode().strip()
+    )
     name = str(_req(node, "name", "node"))
     peers = []
     for p in data.get("peers", []):
         pub = bytes.fromhex(str(_req(p, "sign_pub", "peers")))
         if len(pub) != 32:
             raise InvalidArguments("peer sign_pub must be 32 bytes", reason="CONFIG_INVALID")
-        peers.append(PeerConfig(name=str(_req(p, "name", "peers")), endpoint=str(_req(p, "endpoint", "peers")), sign_pub=pub))
+        peers.append(
+            PeerConfig(
+                name=str(_req(p, "name", "peers")),
+                endpoint=str(_req(p, "endpoint", "peers")),
+                sign_pub=pub,
+            )
+        )
     if name in {p.name for p in peers}:
         raise InvalidArguments("a node must not list itself as a peer", reason="CONFIG_INVALID")
     vault_ca = str(vault.get("ca_cert", ""))
-    known_limits = {f for f in Limits.__dataclass_fields__}
+    known_limits = set(Limits.__dataclass_fields__)
     unknown = set(limits) - known_limits
     if unknown:
         raise InvalidArguments(f"config: unknown limits {sorted(unknown)}", reason="CONFIG_INVALID")
@@ -188,7 +200,9 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
             transit_mount=str(vault.get("transit_mount", "transit")),
             transit_key=str(vault.get("transit_key", f"warifu-{name}")),
             prefix=str(vault.get("prefix", f"warifu/{name}")),
-            ca_cert=str(base / vault_ca) if vault_ca and not Path(vault_ca).is_absolute() else vault_ca,
+            ca_cert=str(base / vault_ca)
+            if vault_ca and not Path(vault_ca).is_absolute()
+            else vault_ca,
         ),
         peers=tuple(peers),
         limits=Limits(**{k: type(getattr(Limits(), k))(v) for k, v in limits.items()}),

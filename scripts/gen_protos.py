@@ -49,11 +49,19 @@ def main() -> int:
         files = generate(Path(tmp))
         target = PROTOS / "warifu" / "v1"
         if args.check:
-            stale = [f.name for f in files if not (target / f.name).exists() or not filecmp.cmp(f, target / f.name, shallow=False)]
+            stale = [
+                f.name
+                for f in files
+                if not (target / f.name).exists()
+                or not filecmp.cmp(f, target / f.name, shallow=False)
+            ]
             committed = {p.name for p in target.iterdir() if p.name.endswith(OUT_SUFFIXES)}
             extra = committed - {f.name for f in files}
             if stale or extra:
-                print(f"generated protobuf code is stale: {sorted(stale + list(extra))}; run scripts/gen_protos.py")
+                print(
+                    f"generated protobuf code is stale: {sorted(stale + list(extra))};"
+                    " run scripts/gen_protos.py"
+                )
                 return 1
             print("generated protobuf code is up to date")
             return 0

@@ -1,0 +1,305 @@
+"""The typed SDK for wallet services.
+
+>>> from warifu.client import Client
+>>> with Client.from_cluster("./cluster") as c:  # or Client(endpoints, ca=, cert=, key=)
+...     key = c.create_key("eddsa-ed25519")
+...     signed = c.sign_xrp_transaction(key.key_id, payment.to_xrpl())
+...     signed.tx_blob, signed.hash
+
+Any node is an entry point. The client holds one mutual-TLS channel per endpoint and falls over
+to the next node when one is down (connection failure, or its Vault is sealed/unreachable).
+A request id is generated per call and reused across fail-over, so a retried request cannot
+produce two results at the same node. Errors raise :class:`WarifuRpcError` with the gRPC code,
+the stable reason and, for a cheating peer, the culprits.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf.message import Message
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+from warifu.v1 import common_pb2, signer_pb2, signer_pb2_grpc
+
+M = TypeVar("M", bound=Message)
+
+SCHEMES = {"eddsa-ed25519": common_pb2.EDDSA_ED25519, "ecdsa-secp256k1": common_pb2.ECDSA_SECP256K1}
+SCHEME_NAMES = {v: k for k, v in SCHEMES.items()}
+_FAILOVER_REASONS = {"", "VAULT_SEALED", "VAULT_UNAVAILABLE"}
+
+
+class WarifuRpcError(Exception):
+    """A call failed: ``code`` (grpc.StatusCode), stable ``reason``, ``culprits`` (party ids)."""
+
+    def __init__(
+        self,
+        code: grpc.StatusCode,
+        reason: str,
+        message: str,
+        metadata: Mapping[str, str],
+        endpoint: str,
+    ) -> None:
+        super().__init__(f"{code.name} {reason}: {message}")
+        self.code = code
+        self.reason = reason
+        self.message = message
+        self.metadata = dict(metadata)
+        self.endpoint = endpoint
+
+    @property
+    def culprits(self) -> list[int]:
+        """Party ids a protocol abort named."""
+        raw = self.metadata.get("culprits", "")
+        return [int(x) for x in raw.split(",") if x]
+
+    @property
+    def culprit_nodes(self) -> list[str]:
+        """Node names a protocol abort named."""
+        raw = self.metadata.get("culprit_nodes", "")
+        return [x for x in raw.split(",") if x]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    """Public description of a threshold key."""
+
+    key_id: str
+    scheme: str
+    threshold: int
+    parties: list[dict[str, Any]]
+    epoch: int
+    public_key: bytes
+    xrp_address: str
+    eth_address: str
+    status: str
+
+    @classmethod
+    def from_pb(cls, pb: common_pb2.KeyInfo) -> KeyInfo:
+        """From the wire message."""
+        return cls(
+            key_id=pb.key_id,
+            scheme=SCHEME_NAMES.get(pb.scheme, "unknown"),
+            threshold=pb.threshold,
+            parties=[{"id": p.id, "node": p.node} for p in pb.parties],
+            epoch=pb.epoch,
+            public_key=pb.public_key,
+            xrp_address=pb.xrp_address,
+            eth_address=pb.eth_address,
+            status=pb.status,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--json`` shape other tools rely on."""
+        out: dict[str, Any] = {
+            "key_id": self.key_id,
+            "scheme": self.scheme,
+            "threshold": self.threshold,
+            "parties": self.parties,
+            "epoch": self.epoch,
+            "public_key": self.public_key.hex(),
+            "xrp_address": self.xrp_address,
+            "status": self.status,
+        }
+        if self.scheme == "ecdsa-secp256k1":
+            out["eth_address"] = self.eth_address
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class XrpSignature:
+    """A signed XRP Ledger transaction."""
+
+    key_id: str
+    epoch: int
+    tx_blob: str
+    hash: str
+    signature: bytes
+    tx_json: dict[str, Any]
+    signers: list[int] = field(default_factory=list)
+    replayed: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--json`` shape other tools rely on."""
+        return {
+            "key_id": self.key_id,
+            "epoch": self.epoch,
+            "tx_blob": self.tx_blob,
+            "hash": self.hash,
+            "signature": self.signature.hex(),
+            "signers": self.signers,
+            "tx_json": self.tx_json,
+        }
+
+
+def _error(err: grpc.RpcError, endpoint: str) -> WarifuRpcError:
+    reason, metadata = "", {}
+    st = None
+    try:
+        st = rpc_status.from_call(err)  # type: ignore[arg-type]
+    except Exception:
+        st = None
+    if st is not None:
+        for d in st.details:
+            if d.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+                info = error_details_pb2.ErrorInfo()
+                d.Unpack(info)
+                reason, metadata = info.reason, dict(info.metadata)
+    return WarifuRpcError(err.code(), reason, err.details() or "", metadata, endpoint)
+
+
+def _original(err: grpc.RpcError, cls: type[M]) -> M | None:
+    """The original result carried by an ALREADY_EXISTS status."""
+    try:
+        st = rpc_status.from_call(err)  # type: ignore[arg-type]
+    except Exception:
+        return None
+    if st is None:
+        return None
+    for d in st.details:
+        if d.Is(cls.DESCRIPTOR):
+            msg = cls()
+            d.Unpack(msg)
+            return msg
+    return None
+
+
+class Client:
+    """A wallet service's connection to a warifu cluster."""
+
+    def __init__(
+        self,
+        endpoints: Sequence[str],
+        *,
+        ca: bytes,
+        cert: bytes,
+        key: bytes,
+        timeout: float = 60.0,
+    ) -> None:
+        if not endpoints:
+            raise ValueError("at least one endpoint is required")
+        self._endpoints = list(endpoints)
+        self._creds = grpc.ssl_channel_credentials(
+            root_certificates=ca, private_key=key, certificate_chain=cert
+        )
+        self._timeout = timeout
+        self._channels: dict[str, grpc.Channel] = {}
+        self._current = 0
+
+    @classmethod
+    def from_cluster(cls, data_dir: str | Path, **kw: Any) -> Client:
+        """Connect to the local cluster in ``data_dir`` (written by ``warifu up``)."""
+        from warifu.client.cluster import load_cluster
+
+        info = load_cluster(Path(data_dir))
+        return cls(
+            [n.endpoint for n in info.nodes],
+            ca=info.ca.read_bytes(),
+            cert=info.client_cert.read_bytes(),
+            key=info.client_key.read_bytes(),
+            **kw,
+        )
+
+    def _stub(self, endpoint: str) -> signer_pb2_grpc.SignerStub:
+        ch = self._channels.get(endpoint)
+        if ch is None:
+            ch = self._channels[endpoint] = grpc.secure_channel(
+                endpoint, self._creds, options=[("grpc.max_reconnect_backoff_ms", 2000)]
+            )
+        return signer_pb2_grpc.SignerStub(ch)
+
+    def _call(self, method: str, request: Message, result: type[M]) -> tuple[M, bool]:
+        errors: list[WarifuRpcError] = []
+        n = len(self._endpoints)
+        for step in range(n):
+            idx = (self._current + step) % n
+            endpoint = self._endpoints[idx]
+            try:
+                out = getattr(self._stub(endpoint), method)(request, timeout=self._timeout)
+                self._current = idx
+                return out, False
+            except grpc.RpcError as err:
+                if err.code() == grpc.StatusCode.ALREADY_EXISTS:
+                    original = _original(err, result)
+                    if original is not None:
+                        return original, True
+                e = _error(err, endpoint)
+                if e.code == grpc.StatusCode.UNAVAILABLE and e.reason in _FAILOVER_REASONS:
+                    errors.append(e)
+                    continue
+                raise e from None
+        raise errors[-1]
+
+    # -- API --------------------------------------------------------------------------------
+
+    def create_key(
+        self,
+        scheme: str = "eddsa-ed25519",
+        *,
+        threshold: int = 0,
+        committee: Sequence[str] = (),
+        allow_raw_digest: bool = False,
+        request_id: bytes | None = None,
+    ) -> KeyInfo:
+        """Run a DKG and return the new key (``threshold`` 0 = a majority of the committee)."""
+        if scheme not in SCHEMES:
+            raise ValueError(f"scheme must be one of {sorted(SCHEMES)}")
+        req = signer_pb2.CreateKeyRequest(
+            request_id=request_id or secrets.token_bytes(16),
+            scheme=SCHEMES[scheme],
+            threshold=threshold,
+            committee=list(committee),
+            allow_raw_digest=allow_raw_digest,
+        )
+        out, _ = self._call("CreateKey", req, common_pb2.KeyInfo)
+        return KeyInfo.from_pb(out)
+
+    def get_key(self, key_id: str) -> KeyInfo:
+        """One key's public description."""
+        out, _ = self._call("GetKey", signer_pb2.GetKeyRequest(key_id=key_id), common_pb2.KeyInfo)
+        return KeyInfo.from_pb(out)
+
+    def list_keys(self) -> list[KeyInfo]:
+        """Every key this client may use."""
+        out, _ = self._call("ListKeys", signer_pb2.ListKeysRequest(), signer_pb2.ListKeysResponse)
+        return [KeyInfo.from_pb(k) for k in out.keys]
+
+    def sign_xrp_transaction(
+        self, key_id: str, tx: Mapping[str, Any] | str, *, request_id: bytes | None = None
+    ) -> XrpSignature:
+        """Sign an XRPL transaction in standard XRPL JSON (``to_xrpl()``), Fee and Sequence set."""
+        tx_json = tx if isinstance(tx, str) else json.dumps(tx)
+        req = signer_pb2.SignRequest(
+            request_id=request_id or secrets.token_bytes(16),
+            key_id=key_id,
+            xrp=signer_pb2.XrpTransaction(tx_json=tx_json),
+        )
+        out, replayed = self._call("Sign", req, signer_pb2.SignResponse)
+        return XrpSignature(
+            key_id=out.key_id,
+            epoch=out.epoch,
+            tx_blob=out.xrp.tx_blob,
+            hash=out.xrp.hash,
+            signature=out.signature,
+            tx_json=json.loads(out.xrp.tx_json) if out.xrp.tx_json else {},
+            signers=list(out.signers),
+            replayed=replayed,
+        )
+
+    def close(self) -> None:
+        """Close every channel."""
+        for ch in self._channels.values():
+            ch.close()
+        self._channels.clear()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

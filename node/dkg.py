@@ -1,0 +1,138 @@
+"""The DKG session at one node: drives ``warifu.core.shares.dkg.DkgParty`` over the mesh.
+
+Spec: ``specs/shares.md`` §4 (rounds D0–D2), §9.2 (prepare/switch/discard) and §10 (two-phase
+commit, reduced to what a fresh key needs: ``e_old = 0``, nothing to retain or destroy).
+
+Round schedule (every member runs the same code; the coordinator is just the member that
+received ``CreateKey``):
+
+====  ==========================  ==========================================================
+0     D0 broadcast                commitment ``cm_i`` to the D1 payload
+1     D1 broadcast                commitments, PoK, salt, echo of D0
+2     D2 P2P                      ``f_i(j)`` with the echo of D1
+3     ACK or COMPLAINT broadcast  ACK only after PENDING (``epoch/1`` + CREATING state) is
+                                  durable in the node's Vault
+4     DONE broadcast              after the switch CAS (``cert/1`` + ACTIVE state)
+====  ==========================  ==========================================================
+
+Any abort before the switch discards: ``epoch/1`` is destroyed (all versions) and the state doc
+deleted, so an aborted ceremony leaves no share anywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
+from typing import Any, TypeVar
+
+from warifu.core.curves import Group
+from warifu.core.encoding import h
+from warifu.core.envelope import NodeSigner
+from warifu.core.rng import Rng
+from warifu.core.shares.dkg import DkgParty
+from warifu.core.shares.package import Committee
+from warifu.node.keys import KeyRecord, KeyRegistry
+from warifu.node.sessions import MeshSession
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+ROUND_ACK = 3
+ROUND_DONE = 4
+
+
+async def run_dkg(
+    *,
+    session: MeshSession,
+    group: Group,
+    key_id: bytes,
+    committee: Committee,
+    threshold: int,
+    signer: NodeSigner,
+    rng: Rng,
+    registry: KeyRegistry,
+    executor: Executor,
+    meta: Mapping[str, Any],
+    party_out: list[DkgParty] | None = None,
+) -> KeyRecord:
+    """Run the whole DKG at this node; returns the committed key or raises (after discarding)."""
+    loop = asyncio.get_running_loop()
+
+    async def cpu(fn: Callable[..., T], *args: Any) -> T:
+        return await loop.run_in_executor(executor, fn, *args)
+
+    me = session.me
+    others = [m.id for m in committee.members if m.id != me]
+    party = DkgParty(
+        group=group,
+        key_id=key_id,
+        committee=committee,
+        threshold=threshold,
+        me=me,
+        sid=session.sid,
+        signer=signer,
+        rng=rng,
+    )
+    if party_out is not None:
+        party_out.append(party)
+    key_uuid = _uuid(key_id)
+    written = switched = False
+    try:
+        d0 = await cpu(party.round0)
+        await session.broadcast(d0)
+        d1 = await cpu(party.round1, await session.collect(d0.round, others))
+        await session.broadcast(d1)
+        d2 = await cpu(party.round2, await session.collect(d1.round, others))
+        await session.send(d2)
+        r2_round = next(iter(d2.values())).round
+        result = await cpu(party.round3, await session.collect(r2_round, others))
+        if result.complaint is not None:
+            await session.broadcast(result.complaint)
+            await cpu(party.conclude, await session.collect(result.complaint.round, others))
+            raise AssertionError("conclude must raise after a complaint")  # pragma: no cover
+        share = result.output
+        assert share is not None
+        version = await registry.write_pending(
+            share, {**meta, "kind": "dkg", "sid": session.sid.hex()}
+        )
+        written = True
+        ack = await cpu(party.ack)
+        await session.broadcast(ack)
+        cert = await cpu(party.conclude, await session.collect(ack.round, others))
+        cert_bytes = cert.encode()
+        await registry.commit(
+            key_uuid, share.pkg.epoch, cert_bytes, h("ack", cert_bytes).hex(), version
+        )
+        switched = True
+        done = await cpu(party.done)
+        await session.broadcast(done)
+        return registry.get(key_uuid)
+    except BaseException as exc:
+        if switched:
+            # Committed with a certificate: the key is ours even if DONE was not delivered.
+            log.warning("DKG %s committed but DONE not delivered: %s", key_uuid, exc)
+            return registry.get(key_uuid)
+        session.aborted = session.aborted or type(exc).__name__
+        if written:
+            try:
+                await registry.discard(key_uuid, 1)
+            except Exception as gc_exc:  # the orphan is destroyed at the next start-up
+                log.error("could not discard the pending DKG share of %s: %s", key_uuid, gc_exc)
+        await session.notify_abort(getattr(exc, "reason", "ABORTED"))
+        raise
+
+
+async def await_done(session: MeshSession, party: DkgParty, committee: Committee) -> None:
+    """Coordinator: wait for every member's DONE (the done certificate): all have switched."""
+    others = [m.id for m in committee.members if m.id != session.me]
+    party.collect_done(await session.collect(ROUND_DONE, others))
+    session.done = True
+
+
+def _uuid(key_id: bytes) -> str:
+    import uuid
+
+    return str(uuid.UUID(bytes=key_id))

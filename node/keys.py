@@ -1,0 +1,210 @@
+"""The node's view of its keys: public records in memory, secret shares in Vault.
+
+Spec: DESIGN §4; ``specs/shares.md`` §1.5 (key states), §9 (records).
+
+The registry is loaded from the node's own Vault at start-up. Secret shares are loaded on demand
+(decrypted by transit and checked ``x_i·G == X_i`` on every load) and may be kept in memory for
+``share_cache_ttl_s`` to keep Vault off the signing hot path (0 turns the cache off). The cache
+is dropped at every epoch change, quarantine, seal and shutdown. Vault calls are blocking (hvac),
+so they run in the executor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from warifu.core.errors import FailedPrecondition, InvalidArguments, NotFound, StorageError
+from warifu.core.shares.package import KeyShare, PublicKeyPackage
+from warifu.node.storage import VaultShareStore
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SCHEMES = {"ed25519": "eddsa-ed25519", "secp256k1": "ecdsa-secp256k1"}
+
+
+@dataclass(slots=True)
+class KeyRecord:
+    """Public, in-memory facts about one key at this node."""
+
+    key_id: str
+    curve: str
+    status: str
+    epoch: int
+    pkg: PublicKeyPackage
+    party_id: int
+    allowed_clients: list[str]
+    allow_raw_digest: bool
+    state_version: int
+    quarantined: set[int] = field(default_factory=set)
+
+    @property
+    def scheme(self) -> str:
+        """``eddsa-ed25519`` or ``ecdsa-secp256k1``."""
+        return SCHEMES[self.curve]
+
+
+def parse_key_id(key_id: str) -> str:
+    """Canonical UUID text, or INVALID_ARGUMENT."""
+    try:
+        return str(uuid.UUID(key_id))
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise InvalidArguments("key_id is not a UUID", reason="INVALID_KEY_ID") from exc
+
+
+class KeyRegistry:
+    """Keys of this node, backed by its Vault."""
+
+    def __init__(
+        self,
+        store: VaultShareStore,
+        node_name: str,
+        executor: Executor,
+        *,
+        cache_ttl_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._node = node_name
+        self._executor = executor
+        self._ttl = cache_ttl_s
+        self._clock = clock
+        self._keys: dict[str, KeyRecord] = {}
+        self._cache: dict[tuple[str, int], tuple[KeyShare, float]] = {}
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def load_all(self) -> None:
+        """Read every key's state and public package from Vault (start-up)."""
+        for key_id in await self._run(self._store.list_keys):
+            try:
+                await self.reload(key_id)
+            except StorageError:
+                raise
+            except Exception as exc:  # one bad record must not stop the node; it is reported
+                log.error("key %s could not be loaded: %s", key_id, exc)
+
+    async def reload(self, key_id: str) -> KeyRecord | None:
+        """Re-read one key's state; drops it from memory if it is gone or not active."""
+        got = await self._run(self._store.read_state, key_id)
+        self._drop_cache(key_id)
+        if got is None:
+            self._keys.pop(key_id, None)
+            return None
+        state, version = got
+        if state.get("status") not in ("ACTIVE", "QUARANTINED") or not state.get("active_epoch"):
+            self._keys.pop(key_id, None)
+            return None
+        epoch = int(state["active_epoch"])
+        pkg = await self._run(self._store.load_pkg, key_id, epoch)
+        member = pkg.committee.by_node(self._node)
+        rec = KeyRecord(
+            key_id=key_id,
+            curve=pkg.curve,
+            status=str(state["status"]),
+            epoch=epoch,
+            pkg=pkg,
+            party_id=member.id,
+            allowed_clients=list(state.get("allowed_clients", [])),
+            allow_raw_digest=bool(state.get("allow_raw_digest", False)),
+            state_version=version,
+            quarantined=set(state.get("quarantined_peers", [])),
+        )
+        self._keys[key_id] = rec
+        return rec
+
+    def get(self, key_id: str) -> KeyRecord:
+        """The active key ``key_id``; NOT_FOUND if this node has none."""
+        rec = self._keys.get(parse_key_id(key_id))
+        if rec is None:
+            raise NotFound(f"no key {key_id}", reason="KEY_NOT_FOUND")
+        return rec
+
+    def all(self) -> list[KeyRecord]:
+        """Every active key, by id."""
+        return [self._keys[k] for k in sorted(self._keys)]
+
+    async def share(self, rec: KeyRecord) -> KeyShare:
+        """This node's verified share of ``rec`` at its active epoch."""
+        if rec.status != "ACTIVE":
+            raise FailedPrecondition(
+                f"key {rec.key_id} is {rec.status}", reason=f"KEY_{rec.status}"
+            )
+        now = self._clock()
+        hit = self._cache.get((rec.key_id, rec.epoch))
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        share = await self._run(self._store.load_share, rec.key_id, rec.epoch)
+        if share.pkg.digest() != rec.pkg.digest() or share.party_id != rec.party_id:
+            raise FailedPrecondition(
+                "stored share does not match the key record", reason="SHARE_INTEGRITY"
+            )
+        if self._ttl > 0:
+            self._cache[(rec.key_id, rec.epoch)] = (share, now + self._ttl)
+        return share
+
+    def _drop_cache(self, key_id: str) -> None:
+        for k in [k for k in self._cache if k[0] == key_id]:
+            del self._cache[k]
+
+    def drop_all_cached_shares(self) -> None:
+        """Forget every decrypted share (seal, shutdown)."""
+        self._cache.clear()
+
+    # -- ceremony writes (DKG) --------------------------------------------------------------
+
+    async def write_pending(self, share: KeyShare, meta: dict[str, Any]) -> int:
+        """Prepare (``shares.md`` §9.2): create ``epoch/<e>``, then the CREATING state doc."""
+        key_id = share.pkg.key_uuid
+        await self._run(self._store.write_epoch, key_id, share)
+        state = {
+            "key_id": key_id,
+            "curve": share.pkg.curve,
+            "origin": "dkg",
+            "status": "CREATING",
+            "active_epoch": None,
+            "retained_epoch": None,
+            "pending": {
+                "epoch": share.pkg.epoch,
+                "kind": meta["kind"],
+                "sid": meta["sid"],
+                "pkg_digest": share.pkg.digest().hex(),
+                "decision": "ACK",
+            },
+            "allowed_clients": meta["allowed_clients"],
+            "allow_raw_digest": meta["allow_raw_digest"],
+            "quarantined_peers": [],
+            "certificate_digest": None,
+        }
+        return await self._run(self._store.cas_state, key_id, state, 0)
+
+    async def commit(
+        self, key_id: str, epoch: int, cert: bytes, cert_digest: str, version: int
+    ) -> None:
+        """Switch (``shares.md`` §9.2): write ``cert/<e>``, then CAS the state to ACTIVE(e)."""
+        await self._run(self._store.write_cert, key_id, epoch, cert)
+        got = await self._run(self._store.read_state, key_id)
+        if got is None:
+            raise FailedPrecondition("pending state vanished", reason="STATE_MISSING")
+        state, current = got
+        state.update(
+            status="ACTIVE", active_epoch=epoch, pending=None, certificate_digest=cert_digest
+        )
+        await self._run(self._store.cas_state, key_id, state, current)
+        await self.reload(key_id)
+
+    async def discard(self, key_id: str, epoch: int) -> None:
+        """Discard an uncommitted DKG: destroy ``epoch/<e>`` and the CREATING state (idempotent)."""
+        await self._run(self._store.destroy_epoch, key_id, epoch)
+        await self._run(self._store.delete_key, key_id)
+        self._keys.pop(key_id, None)
+        self._drop_cache(key_id)

@@ -1,0 +1,660 @@
+"""The warifu node daemon: gRPC services over mutual TLS, wired to the core and the Vault store.
+
+Spec: DESIGN §3 (services, coordinator), §4 (storage), §5 (errors).
+
+Thin at the edge: each RPC authenticates the channel (certificate CN), hands the request to the
+coordinator or member logic, and maps any WarifuError to a status in one place
+(:mod:`warifu.node.errors`). Heavy crypto and every blocking Vault call run in an executor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from warifu.core.chains import xrpl
+from warifu.core.curves import ED25519
+from warifu.core.envelope import NodeSigner
+from warifu.core.errors import (
+    FailedPrecondition,
+    InvalidArguments,
+    NotFound,
+    ResourceExhausted,
+    StorageError,
+    WarifuError,
+)
+from warifu.core.rng import Rng, SystemRng
+from warifu.core.shares.package import Committee, Member
+from warifu.node import dkg
+from warifu.node.config import NodeConfig
+from warifu.node.errors import AlreadyExists, Unauthenticated, to_status
+from warifu.node.frost import FrostCoordinator, FrostMember, PeerLiveness
+from warifu.node.keys import KeyRecord, KeyRegistry, parse_key_id
+from warifu.node.requests import check_request_id, parse_sign_request, prepare_sign
+from warifu.node.sessions import MeshSession
+from warifu.node.storage import VaultShareStore
+from warifu.node.transport import PeerTransport, envelope_from_pb
+from warifu.v1 import common_pb2, peer_pb2, peer_pb2_grpc, signer_pb2, signer_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+R = TypeVar("R")
+
+SCHEME_TO_CURVE = {common_pb2.EDDSA_ED25519: "ed25519", common_pb2.ECDSA_SECP256K1: "secp256k1"}
+MAX_COMMITTEE = 64
+REQUEST_CACHE_SIZE = 10_000
+
+
+def peer_identity(context: grpc.aio.ServicerContext) -> str:
+    """The CN of the client certificate of this call (mTLS is mandatory)."""
+    auth = context.auth_context()
+    names = auth.get("x509_common_name") or []
+    if not names:
+        raise Unauthenticated("no client certificate", reason="UNAUTHENTICATED")
+    return bytes(names[0]).decode()
+
+
+def rpc(fn: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
+    """Map every error of an RPC handler to its gRPC status (DESIGN §5), once."""
+
+    @functools.wraps(fn)
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> R:
+        try:
+            return await fn(self, request, context)
+        except WarifuError as exc:
+            if not isinstance(exc, AlreadyExists):
+                log.info("%s refused: %s %s", fn.__name__, exc.reason, exc)
+            await context.abort_with_status(
+                to_status(exc, culprit_names=getattr(self, "culprit_names", lambda e: None)(exc))
+            )
+            raise  # unreachable: abort_with_status raises
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if isinstance(exc, grpc.aio.AbortError):
+                raise
+            log.exception("%s failed", fn.__name__)
+            await context.abort_with_status(to_status(exc))
+            raise
+
+    return wrapper
+
+
+class RequestCache:
+    """Idempotency: request id -> (digest of the request, first result). In memory, bounded."""
+
+    def __init__(self, size: int = REQUEST_CACHE_SIZE) -> None:
+        self._size = size
+        self._done: dict[bytes, tuple[bytes, Any]] = {}
+        self._inflight: dict[bytes, asyncio.Future[Any]] = {}
+
+    async def run(self, request_id: bytes, raw: bytes, fn: Callable[[], Awaitable[Any]]) -> Any:
+        """Run ``fn`` once per request id; a repeat gets ALREADY_EXISTS with the first result."""
+        digest = raw
+        hit = self._done.get(request_id)
+        if hit is not None:
+            if hit[0] != digest:
+                raise InvalidArguments(
+                    "request id reused for a different request", reason="REQUEST_ID_REUSED"
+                )
+            raise AlreadyExists(hit[1])
+        fut = self._inflight.get(request_id)
+        if fut is not None:
+            result = await asyncio.shield(fut)
+            raise AlreadyExists(result)
+        fut = asyncio.get_running_loop().create_future()
+        self._inflight[request_id] = fut
+        try:
+            result = await fn()
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()  # mark retrieved
+            raise
+        finally:
+            self._inflight.pop(request_id, None)
+        fut.set_result(result)
+        self._done[request_id] = (digest, result)
+        while len(self._done) > self._size:
+            self._done.pop(next(iter(self._done)))
+        return result
+
+
+class Node:
+    """Everything one node holds at run time."""
+
+    def __init__(self, cfg: NodeConfig, *, rng: Rng | None = None) -> None:
+        self.cfg = cfg
+        self.rng: Rng = rng or SystemRng()
+        self.signer = NodeSigner(cfg.sign_key_seed)
+        self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"{cfg.name}-worker")
+        self.store = VaultShareStore(cfg.vault, cfg.name)
+        self.registry = KeyRegistry(
+            self.store, cfg.name, self.executor, cache_ttl_s=cfg.limits.share_cache_ttl_s
+        )
+        self.transport = PeerTransport(cfg)
+        self.liveness = PeerLiveness()
+        self.frost_member = FrostMember(
+            registry=self.registry,
+            signer=self.signer,
+            rng=self.rng,
+            nonce_ttl_s=cfg.limits.nonce_ttl_s,
+        )
+        self.frost = FrostCoordinator(
+            node_name=cfg.name,
+            member=self.frost_member,
+            transport=self.transport,
+            rng=self.rng,
+            round_timeout_s=cfg.limits.round_timeout_s,
+            precommit=cfg.limits.frost_precommit,
+            liveness=self.liveness,
+        )
+        self.sessions: dict[bytes, MeshSession] = {}
+        self.requests = RequestCache()
+        self.health = (
+            health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
+        )
+        self.vault_state = "unknown"
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.node_keys = {p.name: p.sign_pub for p in cfg.peers} | {
+            cfg.name: self.signer.public_key
+        }
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def startup(self) -> None:
+        """Self-check the Vault policy and load every key."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self.executor, self.store.self_check)
+        await self.registry.load_all()
+        self.vault_state = "ok"
+        await self.set_serving(True)
+        self.spawn(self._watch_vault())
+
+    def spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        """Run ``coro`` in the background, keeping a reference and logging its failure."""
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self._tasks.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.info("background task ended: %s", t.exception())
+
+        task.add_done_callback(done)
+        return task
+
+    async def set_serving(self, ok: bool) -> None:
+        st = (
+            health_pb2.HealthCheckResponse.SERVING
+            if ok
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for svc in ("", "warifu.v1.Signer", "warifu.v1.Peer"):
+            await _maybe_await(self.health.set(svc, st))
+
+    async def _watch_vault(self) -> None:
+        """Poll the Vault: sealed or unreachable -> NOT_SERVING and drop cached shares."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.cfg.limits.vault_poll_s)
+            try:
+                state = await loop.run_in_executor(self.executor, self.store.health)
+            except Exception as exc:  # health() should not raise; never let the watcher die
+                log.warning("vault health check failed: %s", exc)
+                state = "unreachable"
+            if state != self.vault_state:
+                log.warning("vault state %s -> %s", self.vault_state, state)
+                self.vault_state = state
+                if state != "ok":
+                    self.registry.drop_all_cached_shares()
+                await self.set_serving(state == "ok")
+
+    def require_vault(self) -> None:
+        """Refuse work while the Vault is known to be sealed or unreachable (VLT-1, VLT-2)."""
+        if self.vault_state == "sealed":
+            raise StorageError("this node's Vault is sealed", reason="VAULT_SEALED")
+        if self.vault_state == "unreachable":
+            raise StorageError("this node's Vault is unreachable", reason="VAULT_UNAVAILABLE")
+
+    async def shutdown(self) -> None:
+        """Drop secrets from memory and close channels."""
+        self.registry.drop_all_cached_shares()
+        for t in list(self._tasks):
+            t.cancel()
+        await self.transport.close()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def all_nodes(self) -> list[str]:
+        """This node and its peers, by name."""
+        return sorted([self.cfg.name, *(p.name for p in self.cfg.peers)])
+
+    def committee_for(self, names: list[str]) -> Committee:
+        """Ids 1..n in node-name order (``shares.md`` §1.1)."""
+        members = []
+        for i, name in enumerate(sorted(names), start=1):
+            pub = self.node_keys.get(name)
+            if pub is None:
+                raise InvalidArguments(f"unknown node {name!r}", reason="INVALID_COMMITTEE")
+            members.append(Member(id=i, node=name, sign_pub=pub))
+        return Committee(members=tuple(members))
+
+    def key_info(self, rec: KeyRecord) -> common_pb2.KeyInfo:
+        """The public description of a key."""
+        pk = rec.pkg.group.encode_point(rec.pkg.public_key)
+        spk = xrpl.signing_pub_key_hex(rec.curve, pk)
+        return common_pb2.KeyInfo(
+            key_id=rec.key_id,
+            scheme=common_pb2.EDDSA_ED25519
+            if rec.curve == "ed25519"
+            else common_pb2.ECDSA_SECP256K1,
+            threshold=rec.pkg.threshold,
+            parties=[common_pb2.Party(id=m.id, node=m.node) for m in rec.pkg.committee.members],
+            epoch=rec.epoch,
+            public_key=pk,
+            xrp_address=xrpl.classic_address(spk),
+            status=rec.status,
+            allow_raw_digest=rec.allow_raw_digest,
+        )
+
+    def culprit_names(self, exc: WarifuError) -> dict[int, str] | None:
+        """Party id -> node name for the key a protocol abort concerned (best effort)."""
+        key_id = getattr(exc, "key_id", None)
+        if key_id is None:
+            return None
+        try:
+            rec = self.registry.get(key_id)
+        except WarifuError:
+            return None
+        return {m.id: m.node for m in rec.pkg.committee.members}
+
+    # -- DKG --------------------------------------------------------------------------------
+
+    def _open_dkg(
+        self, start: peer_pb2.StartSession, client: str
+    ) -> tuple[MeshSession, Committee, bytes, signer_pb2.CreateKeyRequest]:
+        """Validate a DKG start (as coordinator or member) and register its session."""
+        req = signer_pb2.CreateKeyRequest()
+        try:
+            req.ParseFromString(start.request)
+        except Exception as exc:
+            raise InvalidArguments(
+                "create-key request does not decode", reason="MALFORMED_REQUEST"
+            ) from exc
+        check_request_id(req.request_id)
+        curve = SCHEME_TO_CURVE.get(req.scheme)
+        if curve is None:
+            raise InvalidArguments("unknown scheme", reason="INVALID_SCHEME")
+        if curve != "ed25519":
+            raise FailedPrecondition(
+                "ecdsa-secp256k1 keys are not available yet", reason="SCHEME_NOT_SUPPORTED"
+            )
+        key_id = uuid.UUID(start.key_id).bytes
+        committee = Committee(
+            members=tuple(
+                Member(id=p.id, node=p.node, sign_pub=self._node_pub(p.node))
+                for p in start.committee
+            )
+        )
+        names = [m.node for m in committee.members]
+        expected = self.committee_for(list(req.committee) or self.all_nodes())
+        if committee != expected or self.cfg.name not in names:
+            raise InvalidArguments(
+                "committee does not match the request", reason="INVALID_COMMITTEE"
+            )
+        t = start.threshold
+        if req.threshold and t != req.threshold:
+            raise InvalidArguments(
+                "threshold does not match the request", reason="INVALID_THRESHOLD"
+            )
+        if not 2 <= t <= len(names):
+            raise InvalidArguments(f"threshold must be 2..{len(names)}", reason="INVALID_THRESHOLD")
+        if len(start.coord_nonce) != 32:
+            raise InvalidArguments("coordinator nonce must be 32 bytes", reason="BAD_ENVELOPE")
+        from warifu.core.session import SessionParams, request_digest
+
+        sid = SessionParams(
+            protocol="dkg",
+            curve=curve,
+            key_id=key_id,
+            epoch_from=0,
+            epoch_to=1,
+            pkg_digest=committee.digest(curve, key_id),
+            set_a=committee.ids,
+            set_b=committee.ids,
+            t_a=t,
+            t_b=t,
+            request_id=req.request_id,
+            coord_nonce=start.coord_nonce,
+            request_digest=request_digest(start.request),
+        ).sid()
+        if sid in self.sessions:
+            raise FailedPrecondition("session already exists", reason="WRONG_SESSION")
+        me = committee.by_node(self.cfg.name).id
+        session = MeshSession(
+            sid=sid,
+            me=me,
+            nodes={m.id: m.node for m in committee.members},
+            transport=self.transport,
+            round_timeout_s=self.cfg.limits.round_timeout_s,
+            max_round=dkg.ROUND_DONE,
+        )
+        self.sessions[sid] = session
+        return session, committee, key_id, req
+
+    def _node_pub(self, name: str) -> bytes:
+        pub = self.node_keys.get(name)
+        if pub is None:
+            raise InvalidArguments(f"unknown node {name!r}", reason="INVALID_COMMITTEE")
+        return pub
+
+    async def _run_dkg(
+        self,
+        session: MeshSession,
+        committee: Committee,
+        key_id: bytes,
+        start: peer_pb2.StartSession,
+        req: signer_pb2.CreateKeyRequest,
+        client: str,
+        party_out: list[Any] | None = None,
+    ) -> KeyRecord:
+        try:
+            return await dkg.run_dkg(
+                session=session,
+                group=ED25519,
+                key_id=key_id,
+                committee=committee,
+                threshold=start.threshold,
+                signer=self.signer,
+                rng=self.rng,
+                registry=self.registry,
+                executor=self.executor,
+                meta={"allowed_clients": [client], "allow_raw_digest": req.allow_raw_digest},
+                party_out=party_out,
+            )
+        finally:
+            asyncio.get_running_loop().call_later(60, self.sessions.pop, session.sid, None)
+
+    async def create_key(self, raw: bytes, client: str) -> common_pb2.KeyInfo:
+        """Coordinator: run a DKG across the committee; returns once every member committed."""
+        self.require_vault()
+        req = signer_pb2.CreateKeyRequest()
+        try:
+            req.ParseFromString(raw)
+        except Exception as exc:
+            raise InvalidArguments(
+                "create-key request does not decode", reason="MALFORMED_REQUEST"
+            ) from exc
+        check_request_id(req.request_id)
+        if len(req.committee) > MAX_COMMITTEE:
+            raise ResourceExhausted("committee too large", reason="COMMITTEE_TOO_LARGE")
+
+        async def run() -> common_pb2.KeyInfo:
+            names = sorted(set(req.committee)) if req.committee else self.all_nodes()
+            if len(names) != len(req.committee) and req.committee:
+                raise InvalidArguments("duplicate node in committee", reason="INVALID_COMMITTEE")
+            committee = self.committee_for(names)
+            t = req.threshold or (len(names) // 2 + 1)
+            start = peer_pb2.StartSession(
+                protocol="dkg",
+                key_id=str(uuid.UUID(bytes=self.rng.random_bytes(16), version=4)),
+                coord_nonce=self.rng.random_bytes(32),
+                request=raw,
+                request_type="CreateKeyRequest",
+                committee=[common_pb2.Party(id=m.id, node=m.node) for m in committee.members],
+                threshold=max(t, 2) if t >= 1 else t,
+                client_identity=client,
+            )
+            session, committee, key_id, _ = self._open_dkg(start, client)
+            others = [m.node for m in committee.members if m.node != self.cfg.name]
+            try:
+                await asyncio.gather(
+                    *(
+                        self.transport.start(n, start, timeout=self.cfg.limits.round_timeout_s)
+                        for n in others
+                    )
+                )
+            except WarifuError:
+                session.aborted = "START_FAILED"
+                await session.notify_abort("START_FAILED")
+                self.sessions.pop(session.sid, None)
+                raise
+            party: list[Any] = []
+            rec = await self._run_dkg(session, committee, key_id, start, req, client, party)
+            await dkg.await_done(session, party[0], committee)
+            await self.frost.warm(rec)
+            return self.key_info(rec)
+
+        result: common_pb2.KeyInfo = await self.requests.run(req.request_id, raw, run)
+        return result
+
+    async def join_dkg(self, start: peer_pb2.StartSession, coordinator: str) -> bytes:
+        """Member: validate a DKG start and run our part in the background."""
+        self.require_vault()
+        if start.protocol != "dkg":
+            raise InvalidArguments(
+                f"unknown protocol {start.protocol!r}", reason="UNKNOWN_PROTOCOL"
+            )
+        session, committee, key_id, req = self._open_dkg(start, start.client_identity)
+        if coordinator not in session.nodes.values():
+            self.sessions.pop(session.sid, None)
+            raise FailedPrecondition("coordinator is not a committee member", reason="NOT_A_MEMBER")
+        self.spawn(self._run_dkg(session, committee, key_id, start, req, start.client_identity))
+        return session.sid
+
+    # -- signing ----------------------------------------------------------------------------
+
+    async def sign(self, raw: bytes, client: str) -> signer_pb2.SignResponse:
+        """Coordinator: validate, run FROST with t live members, verify, build the chain output."""
+        req = parse_sign_request(raw)
+        prepared = prepare_sign(self.registry, req, client)
+        self.require_vault()
+
+        async def run() -> signer_pb2.SignResponse:
+            signature, signers = await self.frost.sign(prepared, raw, client)
+            resp = signer_pb2.SignResponse(
+                key_id=prepared.key.key_id,
+                epoch=prepared.key.epoch,
+                signature=signature,
+                signers=signers,
+            )
+            if prepared.chain == "xrp":
+                signed = xrpl.attach_signature(prepared.tx, signature)
+                resp.xrp.CopyFrom(
+                    signer_pb2.XrpSigned(
+                        tx_blob=signed.tx_blob, hash=signed.tx_hash, tx_json=signed.tx_json
+                    )
+                )
+            return resp
+
+        try:
+            result: signer_pb2.SignResponse = await self.requests.run(req.request_id, raw, run)
+        except WarifuError as exc:
+            exc.key_id = prepared.key.key_id  # type: ignore[attr-defined]
+            raise
+        return result
+
+
+async def _maybe_await(x: Any) -> None:
+    if asyncio.iscoroutine(x):
+        await x
+
+
+class SignerService(signer_pb2_grpc.SignerServicer):
+    """Wallet-service API."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.culprit_names = node.culprit_names
+
+    @rpc
+    async def CreateKey(
+        self, request: signer_pb2.CreateKeyRequest, context: grpc.aio.ServicerContext
+    ) -> common_pb2.KeyInfo:
+        client = peer_identity(context)
+        return await self.node.create_key(request.SerializeToString(), client)
+
+    @rpc
+    async def GetKey(
+        self, request: signer_pb2.GetKeyRequest, context: grpc.aio.ServicerContext
+    ) -> common_pb2.KeyInfo:
+        client = peer_identity(context)
+        rec = self.node.registry.get(parse_key_id(request.key_id))
+        if rec.allowed_clients and client not in rec.allowed_clients:
+            raise NotFound(f"no key {request.key_id}", reason="KEY_NOT_FOUND")
+        return self.node.key_info(rec)
+
+    @rpc
+    async def ListKeys(
+        self, request: signer_pb2.ListKeysRequest, context: grpc.aio.ServicerContext
+    ) -> signer_pb2.ListKeysResponse:
+        client = peer_identity(context)
+        keys = [
+            self.node.key_info(r)
+            for r in self.node.registry.all()
+            if not r.allowed_clients or client in r.allowed_clients
+        ]
+        return signer_pb2.ListKeysResponse(keys=keys)
+
+    @rpc
+    async def Sign(
+        self, request: signer_pb2.SignRequest, context: grpc.aio.ServicerContext
+    ) -> signer_pb2.SignResponse:
+        client = peer_identity(context)
+        return await self.node.sign(request.SerializeToString(), client)
+
+
+class PeerService(peer_pb2_grpc.PeerServicer):
+    """Node-to-node API; every call must come from a peer node's certificate."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.culprit_names = node.culprit_names
+
+    def _peer(self, context: grpc.aio.ServicerContext) -> str:
+        name = peer_identity(context)
+        if name not in {p.name for p in self.node.cfg.peers}:
+            raise Unauthenticated(f"{name!r} is not a peer node", reason="NOT_A_PEER")
+        return name
+
+    @rpc
+    async def Start(
+        self, request: peer_pb2.StartSession, context: grpc.aio.ServicerContext
+    ) -> peer_pb2.StartAck:
+        sid = await self.node.join_dkg(request, self._peer(context))
+        return peer_pb2.StartAck(sid=sid)
+
+    @rpc
+    async def Deliver(
+        self, request: common_pb2.Envelope, context: grpc.aio.ServicerContext
+    ) -> peer_pb2.DeliverAck:
+        peer = self._peer(context)
+        session = self.node.sessions.get(request.sid)
+        if session is None:
+            raise FailedPrecondition("unknown session", reason="UNKNOWN_SESSION")
+        session.offer(envelope_from_pb(request), peer)
+        return peer_pb2.DeliverAck()
+
+    @rpc
+    async def Abort(
+        self, request: peer_pb2.AbortNotice, context: grpc.aio.ServicerContext
+    ) -> peer_pb2.DeliverAck:
+        peer = self._peer(context)
+        session = self.node.sessions.get(request.sid)
+        if session is not None and peer in session.nodes.values():
+            session.abort_notice(request.reason[:64])
+        return peer_pb2.DeliverAck()
+
+    @rpc
+    async def FrostCommit(
+        self, request: peer_pb2.FrostCommitRequest, context: grpc.aio.ServicerContext
+    ) -> peer_pb2.FrostCommitResponse:
+        peer = self._peer(context)
+        self.node.require_vault()
+        envs = await self.node.frost_member.commit(
+            request.key_id, request.epoch, request.count, peer
+        )
+        from warifu.node.transport import envelope_to_pb
+
+        return peer_pb2.FrostCommitResponse(envelopes=[envelope_to_pb(e) for e in envs])
+
+    @rpc
+    async def FrostSign(
+        self, request: peer_pb2.FrostSignRequest, context: grpc.aio.ServicerContext
+    ) -> common_pb2.Envelope:
+        peer = self._peer(context)
+        self.node.require_vault()
+        return await self.node.frost_member.sign(request, peer)
+
+    @rpc
+    async def KeyStatus(
+        self, request: peer_pb2.KeyStatusRequest, context: grpc.aio.ServicerContext
+    ) -> peer_pb2.KeyStatusResponse:
+        self._peer(context)
+        rec = self.node.registry.get(request.key_id)
+        return peer_pb2.KeyStatusResponse(
+            key_id=rec.key_id, epoch=rec.epoch, status=rec.status, pkg_digest=rec.pkg.digest()
+        )
+
+
+async def start(cfg: NodeConfig, *, rng: Rng | None = None) -> tuple[grpc.aio.Server, Node]:
+    """Build and start a node's gRPC server; the node serves once its Vault self-check passed."""
+    node = Node(cfg, rng=rng)
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", cfg.limits.max_request_bytes),
+            ("grpc.max_send_message_length", 4 * 1024 * 1024),
+        ]
+    )
+    signer_pb2_grpc.add_SignerServicer_to_server(SignerService(node), server)
+    peer_pb2_grpc.add_PeerServicer_to_server(PeerService(node), server)
+    health_pb2_grpc.add_HealthServicer_to_server(node.health, server)
+    names = (
+        signer_pb2.DESCRIPTOR.services_by_name["Signer"].full_name,
+        peer_pb2.DESCRIPTOR.services_by_name["Peer"].full_name,
+        health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+        reflection.SERVICE_NAME,
+    )
+    reflection.enable_server_reflection(names, server)
+    creds = grpc.ssl_server_credentials(
+        [(cfg.tls_key, cfg.tls_cert)], root_certificates=cfg.tls_ca, require_client_auth=True
+    )
+    server.add_secure_port(cfg.listen, creds)
+    await node.set_serving(False)
+    await server.start()
+    log.info("node %s listening on %s", cfg.name, cfg.listen)
+    try:
+        await node.startup()
+    except BaseException:
+        await server.stop(grace=None)
+        await node.shutdown()
+        raise
+    log.info("node %s ready: %d keys", cfg.name, len(node.registry.all()))
+    return server, node
+
+
+async def stop(server: grpc.aio.Server, node: Node) -> None:
+    """Stop serving, drop secrets from memory, close channels."""
+    await server.stop(grace=1.0)
+    await node.shutdown()
+
+
+async def serve(cfg: NodeConfig, *, stop_event: asyncio.Event | None = None) -> None:
+    """Run a node until ``stop_event`` is set (or forever)."""
+    server, node = await start(cfg)
+    try:
+        await (stop_event.wait() if stop_event is not None else server.wait_for_termination())
+    finally:
+        await stop(server, node)
+
+
+__all__ = ["Node", "PeerService", "SignerService", "serve", "start", "stop"]
