@@ -260,4 +260,7 @@ class KeyShare:
             raise InvalidKeyShare("x_i·G does not equal the public verification share X_i")
 
     def __repr__(self) -> str:
-        return f"KeyShare(key={self.pkg.key_uuid}, epoch={self.pkg.epoch}, party={self.party_id}, secret=<redacted>)"
+        return (
+            f"KeyShare(key={self.pkg.key_uuid}, epoch={self.pkg.epoch}, "
+            f"party={self.party_id}, secret=<redacted>)"
+        )
