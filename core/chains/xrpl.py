@@ -219,7 +219,8 @@ def parse_transaction(
       autofill (``MISSING_FIELD``);
     - ``TxnSignature`` or ``Signers`` already present (``ALREADY_SIGNED``);
     - ``SigningPubKey`` present and not equal to ``signing_pub_key_hex`` when that is given
-      (``SIGNING_PUBKEY_MISMATCH``; an empty one, the multi-signing marker, also mismatches).
+      (``SIGNING_PUBKEY_MISMATCH``). An empty one, the default of xrpl-py's ``to_xrpl()``,
+      counts as absent: :func:`signing_bytes` fills it in (``Signers`` is refused anyway).
 
     An ``Account`` that is not the key's own address is allowed (the key may be the account's
     RegularKey); see :func:`uses_regular_key` to report it.
