@@ -40,7 +40,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import metadata
@@ -379,7 +378,8 @@ def init_cluster(
         raise ClusterError(f"{data_dir} already holds a cluster ({CLUSTER_FILE} exists)")
     was_empty = not data_dir.exists() or not any(data_dir.iterdir())
     data_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(data_dir, 0o700)
+    if was_empty:  # ours: private; an existing directory keeps its mode (secrets are 0600)
+        os.chmod(data_dir, 0o700)
     started: list[openbao.OpenBaoServer] = []
     try:
         info = _init(data_dir, nodes, threshold, base_port, started)
@@ -766,15 +766,6 @@ def down(data_dir: Path, *, timeout: float = STOP_TIMEOUT_S) -> None:
         node.vault_pid = None
 
 
-@contextlib.contextmanager
-def running_cluster(data_dir: Path, nodes: int = 3, threshold: int = 2) -> Iterator[ClusterInfo]:
-    """``up`` on entry and ``down`` on exit, even on error (for tests and scripts)."""
-    try:
-        yield up(data_dir, nodes, threshold)
-    finally:
-        down(data_dir)
-
-
 __all__ = [
     "ClusterError",
     "ClusterInfo",
@@ -783,7 +774,6 @@ __all__ = [
     "down",
     "init_cluster",
     "load_cluster",
-    "running_cluster",
     "start_node",
     "start_nodes",
     "status",
