@@ -1,0 +1,1 @@
+"""Latency and throughput harness (measured here, never asserted in timed tests)."""

@@ -79,7 +79,7 @@ def signing_sid(
         key_id=key.pkg.key_id,
         epoch_from=key.epoch,
         epoch_to=key.epoch,
-        pkg_digest=key.pkg.digest(),
+        pkg_digest=key.pkg_digest,
         set_a=tuple(sorted(signers)),
         set_b=tuple(sorted(signers)),
         t_a=key.pkg.threshold,
@@ -193,11 +193,21 @@ class FrostMember:
             out.append(self._signer.sign(env))
         return out
 
-    async def sign(self, req: peer_pb2.FrostSignRequest, coordinator: str) -> common_pb2.Envelope:
-        """Round 2: re-validate the request and the package, consume the nonce, return z_i."""
+    async def sign(
+        self,
+        req: peer_pb2.FrostSignRequest,
+        coordinator: str,
+        prepared: PreparedSign | None = None,
+    ) -> common_pb2.Envelope:
+        """Round 2: re-validate the request and the package, consume the nonce, return z_i.
+
+        ``prepared`` is passed only by this node's own coordinator, which validated exactly
+        these request bytes for this client a moment ago; every other member re-validates.
+        """
         rec = self._member_key(req.key_id, req.epoch, coordinator)
         raw = req.request
-        prepared = prepare_sign(self._registry, parse_sign_request(raw), req.client_identity)
+        if prepared is None:
+            prepared = prepare_sign(self._registry, parse_sign_request(raw), req.client_identity)
         if prepared.key.key_id != rec.key_id:
             raise InvalidArguments("request names another key", reason="INVALID_SIGNING_PACKAGE")
         package = frost.SigningPackage.decode(SUITE, req.signing_package)
@@ -457,7 +467,7 @@ class FrostCoordinator:
                 signers=signers,
             )
             if member.node == self._node:
-                return await self._member.sign(req, self._node)
+                return await self._member.sign(req, self._node, prepared)
             return await self._transport.frost_sign(member.node, req, timeout=self._timeout)
 
         answers = await asyncio.gather(*(ask(p) for p in signers), return_exceptions=True)

@@ -45,6 +45,10 @@ class KeyRecord:
     allow_raw_digest: bool
     state_version: int
     quarantined: set[int] = field(default_factory=set)
+    pkg_digest: bytes = b""
+
+    def __post_init__(self) -> None:
+        self.pkg_digest = self.pkg.digest()
 
     @property
     def scheme(self) -> str:
@@ -144,7 +148,7 @@ class KeyRegistry:
         if hit is not None and hit[1] > now:
             return hit[0]
         share = await self._run(self._store.load_share, rec.key_id, rec.epoch)
-        if share.pkg.digest() != rec.pkg.digest() or share.party_id != rec.party_id:
+        if share.pkg.digest() != rec.pkg_digest or share.party_id != rec.party_id:
             raise FailedPrecondition(
                 "stored share does not match the key record", reason="SHARE_INTEGRITY"
             )
