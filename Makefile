@@ -29,10 +29,10 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
 
-## ruff, mypy (strict on core/), import contracts, generated protobuf code up to date
+## ruff, mypy (strict on core/, checked on node/client), import contracts, generated protobuf code up to date
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy core
+	$(BIN)/mypy -p warifu.core -p warifu.node -p warifu.client -p warifu.benchmarks
 	$(BIN)/lint-imports
 	$(BIN)/python scripts/gen_protos.py --check
 

@@ -26,6 +26,7 @@ import grpc
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
+
 from warifu.v1 import common_pb2, signer_pb2, signer_pb2_grpc
 
 M = TypeVar("M", bound=Message)
@@ -142,7 +143,7 @@ def _error(err: grpc.RpcError, endpoint: str) -> WarifuRpcError:
     reason, metadata = "", {}
     st = None
     try:
-        st = rpc_status.from_call(err)  # type: ignore[arg-type]
+        st = rpc_status.from_call(err)
     except Exception:
         st = None
     if st is not None:
@@ -157,7 +158,7 @@ def _error(err: grpc.RpcError, endpoint: str) -> WarifuRpcError:
 def _original(err: grpc.RpcError, cls: type[M]) -> M | None:
     """The original result carried by an ALREADY_EXISTS status."""
     try:
-        st = rpc_status.from_call(err)  # type: ignore[arg-type]
+        st = rpc_status.from_call(err)
     except Exception:
         return None
     if st is None:

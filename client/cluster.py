@@ -49,6 +49,7 @@ from typing import Any
 import grpc
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
 from warifu.client import openbao
 from warifu.client.tls import issue_cert, make_ca
 

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 
 
 class AbortReason(enum.Enum):
-    """Why a protocol run was aborted. Values are the stable wire reasons (``specs/shares.md`` §11)."""
+    """Why a protocol run aborted; the values are stable wire reasons (``shares.md`` §11)."""
 
     INVALID_ENCODING = "INVALID_ENCODING"
     INVALID_DATA_SIZE = "INVALID_DATA_SIZE"

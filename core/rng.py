@@ -70,7 +70,9 @@ class DeterministicRng:
             label = label.to_bytes(8, "big")
         elif isinstance(label, str):
             label = label.encode()
-        return DeterministicRng(hashlib.sha256(enc(TEST_RNG_TAG + b"/fork", self._seed, label)).digest())
+        return DeterministicRng(
+            hashlib.sha256(enc(TEST_RNG_TAG + b"/fork", self._seed, label)).digest()
+        )
 
     def __repr__(self) -> str:
         return "DeterministicRng(<seed redacted>)"

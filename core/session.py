@@ -39,7 +39,11 @@ class SessionParams:
     def __post_init__(self) -> None:
         if len(self.key_id) != 16 or len(self.request_id) != 16:
             raise InvalidArguments("key id and request id must be 16 bytes")
-        if len(self.coord_nonce) != 32 or len(self.pkg_digest) != 32 or len(self.request_digest) != 32:
+        if (
+            len(self.coord_nonce) != 32
+            or len(self.pkg_digest) != 32
+            or len(self.request_digest) != 32
+        ):
             raise InvalidArguments("coordinator nonce and digests must be 32 bytes")
 
     def sid(self) -> bytes:

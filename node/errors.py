@@ -13,6 +13,7 @@ from google.protobuf import any_pb2
 from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
+
 from warifu.core.errors import (
     AlreadyConsumed,
     FailedPrecondition,
@@ -129,7 +130,7 @@ def to_status(exc: BaseException, *, culprit_names: dict[int, str] | None = None
 def error_info(err: grpc.RpcError) -> tuple[str, dict[str, str]]:
     """(reason, metadata) from a failed call's ErrorInfo, or ("", {}) when it has none."""
     try:
-        st = rpc_status.from_call(err)  # type: ignore[arg-type]
+        st = rpc_status.from_call(err)
     except Exception:
         st = None
     if st is None:

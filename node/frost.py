@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
+
 from warifu.core import frost
 from warifu.core.curves.ed25519 import L
 from warifu.core.encoding import h, u64be

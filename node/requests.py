@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf.message import DecodeError
+
 from warifu.core.chains import xrpl
 from warifu.core.errors import FailedPrecondition, InvalidArguments, PermissionDenied
 from warifu.node.keys import KeyRecord, KeyRegistry

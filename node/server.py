@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+
 from warifu.core.chains import xrpl
 from warifu.core.curves import ED25519
 from warifu.core.envelope import NodeSigner

@@ -86,6 +86,7 @@ import hvac
 import hvac.exceptions
 import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
 from warifu.core.curves import group_by_name
 from warifu.core.encoding import enc, lp, tag, u16be, u64be
 from warifu.core.errors import InvalidArguments, InvalidKeyShare, StorageError, WarifuError

@@ -8,6 +8,7 @@ blame) or the WarifuError the peer reported (its own verdict on the request).
 from __future__ import annotations
 
 import grpc
+
 from warifu.core.envelope import Envelope
 from warifu.node.config import NodeConfig, PeerConfig
 from warifu.node.errors import from_peer_error

@@ -16,10 +16,11 @@ import time
 from pathlib import Path
 
 from nacl.signing import VerifyKey
-from warifu.client import Client, cluster
 from xrpl.core.binarycodec import decode, encode_for_signing
 from xrpl.core.keypairs import is_valid_message
 from xrpl.models.transactions import Payment, Transaction
+
+from warifu.client import Client, cluster
 
 ED25519_L = 2**252 + 27742317777372353535851937790883648493
 

@@ -12,9 +12,10 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers.simulation import SimResult, Simulation, interpolate_secret, node_signer
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from helpers.simulation import SimResult, Simulation, interpolate_secret, node_signer
 from warifu.core.curves import ED25519, SECP256K1, Group, Point
 from warifu.core.errors import InvalidArguments, ProtocolAbort
 from warifu.core.rng import DeterministicRng

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
+
 from helpers.simulation import SimResult, Simulation, node_signer
 from warifu.core.curves import ED25519, SECP256K1, Group
 from warifu.core.curves.ed25519 import P_FIELD as ED_P

@@ -15,9 +15,10 @@ import threading
 from dataclasses import dataclass
 
 import pytest
-from helpers.dealer import Dealt, deal
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
+
+from helpers.dealer import Dealt, deal
 from warifu.core import frost
 from warifu.core.curves.ed25519 import L as ED25519_L
 from warifu.core.curves.secp256k1 import P_FIELD as SECP256K1_P

@@ -18,11 +18,12 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from helpers.dealer import Dealt, deal
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
+
+from helpers.dealer import Dealt, deal
 from warifu.core import frost
 from warifu.core.errors import InvalidArguments, ProtocolAbort
 from warifu.core.rng import DeterministicRng

@@ -13,9 +13,10 @@ import functools
 import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from helpers.dealer import Dealt, deal_from_coefficients, eval_polynomial
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
+
+from helpers.dealer import Dealt, deal_from_coefficients, eval_polynomial
 from vectors.loaders import (
     FrostInvalidElement,
     FrostSigningVector,

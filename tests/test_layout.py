@@ -53,7 +53,19 @@ def test_hvac_only_in_the_node_storage_adapter() -> None:
 
 @pytest.mark.parametrize("pkg", ["core"])
 def test_core_is_pure(pkg: str) -> None:
-    banned = {"grpc", "hvac", "asyncio", "socket", "subprocess", "os", "time", "random", "threading", "urllib", "requests"}
+    banned = {
+        "grpc",
+        "hvac",
+        "asyncio",
+        "socket",
+        "subprocess",
+        "os",
+        "time",
+        "random",
+        "threading",
+        "urllib",
+        "requests",
+    }
     for p in (ROOT / pkg).rglob("*.py"):
         bad = _imports(p) & banned
         assert not bad, f"{p.relative_to(ROOT)} imports {sorted(bad)}"
@@ -69,7 +81,18 @@ def test_node_and_client_never_import_each_other() -> None:
 @pytest.mark.slow
 def test_wheel_installs_only_the_warifu_import_root(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
         capture_output=True,
         text=True,
     )

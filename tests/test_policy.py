@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from fixtures_openbao import OpenBaoEnv, openbao  # noqa: F401
 from warifu.client.openbao import (
     POLICY_TEMPLATE,

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+
 from fixtures_openbao import OpenBaoEnv, free_port_pair, openbao, openbao_fresh  # noqa: F401
 from helpers.dealer import eval_polynomial, make_committee
 from warifu.client.openbao import (

@@ -14,13 +14,14 @@ import coincurve
 import nacl.signing
 import pytest
 from nacl.exceptions import BadSignatureError
-from warifu.core.chains import xrpl as X
-from warifu.core.errors import InvalidArguments
 from xrpl.core.binarycodec import decode, encode, encode_for_signing
 from xrpl.core.keypairs import derive_classic_address, is_valid_message
 from xrpl.models.transactions import Transaction
 from xrpl.transaction import sign as xrpl_sign
 from xrpl.wallet import Wallet
+
+from warifu.core.chains import xrpl as X
+from warifu.core.errors import InvalidArguments
 
 L = 2**252 + 27742317777372353535851937790883648493
 N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141

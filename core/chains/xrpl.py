@@ -28,13 +28,14 @@ from typing import Any, NamedTuple
 import nacl.bindings as sodium
 from coincurve import PublicKey
 from nacl.exceptions import BadSignatureError
+from xrpl.constants import XRPLException
+from xrpl.core.addresscodec import encode_classic_address
+from xrpl.core.binarycodec import decode, encode, encode_for_signing
+
 from warifu.core.curves import group_by_name
 from warifu.core.curves.ed25519 import L as _ED25519_L
 from warifu.core.curves.secp256k1 import Q as _SECP256K1_Q
 from warifu.core.errors import InvalidArguments
-from xrpl.constants import XRPLException
-from xrpl.core.addresscodec import encode_classic_address
-from xrpl.core.binarycodec import decode, encode, encode_for_signing
 
 #: Default cap on the size of a transaction JSON accepted for signing (matches the node's
 #: ``limits.max_request_bytes`` default).

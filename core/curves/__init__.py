@@ -12,4 +12,13 @@ def group_by_name(name: str) -> Group:
     return GROUPS[name]
 
 
-__all__ = ["ED25519", "GROUPS", "SECP256K1", "Ed25519Group", "Group", "Point", "Secp256k1Group", "group_by_name"]
+__all__ = [
+    "ED25519",
+    "GROUPS",
+    "SECP256K1",
+    "Ed25519Group",
+    "Group",
+    "Point",
+    "Secp256k1Group",
+    "group_by_name",
+]

@@ -105,9 +105,7 @@ class Ed25519Group(Group):
         k %= L
         if k == 0:
             return _IDENTITY
-        return Ed25519Point(
-            sodium.crypto_scalarmult_ed25519_base_noclamp(k.to_bytes(32, "little"))
-        )
+        return Ed25519Point(sodium.crypto_scalarmult_ed25519_base_noclamp(k.to_bytes(32, "little")))
 
     def encode_point(self, p: Point) -> bytes:
         assert isinstance(p, Ed25519Point)

@@ -34,6 +34,7 @@ from typing import ClassVar, Self
 
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
+
 from warifu.core.encoding import h, u8, u16be, u64be
 from warifu.core.envelope import NodeSigner
 from warifu.core.errors import InvalidArguments

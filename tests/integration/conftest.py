@@ -10,9 +10,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from harness import ProcessCluster, process_cluster  # noqa: E402
-
-from warifu.client.openbao import bao_binary  # noqa: E402
+from harness import ProcessCluster, process_cluster
+from warifu.client.openbao import bao_binary
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

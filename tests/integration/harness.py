@@ -46,7 +46,9 @@ def set_limits(info: local.ClusterInfo, **limits: float | int) -> None:
         n.config.write_text(text + body)
 
 
-def client_for(info: local.ClusterInfo, *, cn: str | None = None, endpoints: list[str] | None = None, **kw: Any) -> Client:
+def client_for(
+    info: local.ClusterInfo, *, cn: str | None = None, endpoints: list[str] | None = None, **kw: Any
+) -> Client:
     """A Client for the cluster; ``cn`` issues a fresh client certificate with that name."""
     ca = info.ca.read_bytes()
     if cn is None:
@@ -74,7 +76,9 @@ def health(info: local.ClusterInfo, node: str) -> str:
     """The node's overall gRPC health status name (or UNREACHABLE)."""
     ch = grpc.secure_channel(info.node(node).endpoint, info.client_credentials())
     try:
-        resp = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
+        resp = health_pb2_grpc.HealthStub(ch).Check(
+            health_pb2.HealthCheckRequest(service=""), timeout=2
+        )
         return health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)
     except grpc.RpcError:
         return "UNREACHABLE"
@@ -82,7 +86,9 @@ def health(info: local.ClusterInfo, node: str) -> str:
         ch.close()
 
 
-def vault(info: local.ClusterInfo, node: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+def vault(
+    info: local.ClusterInfo, node: str, method: str, path: str, body: dict[str, Any] | None = None
+) -> Any:
     """Call node ``node``'s OpenBao with its root token (test-side tampering and inspection)."""
     n = info.node(node)
     return api_request(n.vault_addr, method, path, token=n.vault_token, body=body)
@@ -91,7 +97,9 @@ def vault(info: local.ClusterInfo, node: str, method: str, path: str, body: dict
 class ProcessCluster:
     """``warifu up`` in a temp dir; nodes are OS processes."""
 
-    def __init__(self, data_dir: Path, *, nodes: int = 3, threshold: int = 2, **limits: float | int) -> None:
+    def __init__(
+        self, data_dir: Path, *, nodes: int = 3, threshold: int = 2, **limits: float | int
+    ) -> None:
         self.data_dir = data_dir
         self.info = local.init_cluster(data_dir, nodes=nodes, threshold=threshold)
         set_limits(self.info, **limits)
@@ -152,7 +160,9 @@ class _NodeThread:
 class InProcessCluster:
     """Real nodes in this process (one thread and event loop each), real OpenBao per node."""
 
-    def __init__(self, data_dir: Path, *, nodes: int = 3, threshold: int = 2, **limits: float | int) -> None:
+    def __init__(
+        self, data_dir: Path, *, nodes: int = 3, threshold: int = 2, **limits: float | int
+    ) -> None:
         self.data_dir = data_dir
         self.info = local.init_cluster(data_dir, nodes=nodes, threshold=threshold)
         set_limits(self.info, **limits)

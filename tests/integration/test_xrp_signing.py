@@ -11,12 +11,12 @@ import time
 import grpc
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from harness import ProcessCluster, health
 from nacl.signing import VerifyKey
 from xrpl.core.binarycodec import decode, encode_for_signing
 from xrpl.core.keypairs import derive_classic_address, is_valid_message
 from xrpl.models.transactions import Payment, Transaction
 
+from harness import ProcessCluster, health
 from warifu.client import Client, KeyInfo, WarifuRpcError
 
 L = 2**252 + 27742317777372353535851937790883648493
@@ -61,7 +61,9 @@ def test_dkg_key_is_the_same_at_every_node(pcluster: ProcessCluster, key: KeyInf
         assert got == key
 
 
-def test_xrp_payment_signed_2_of_3_verifies_independently(pcluster: ProcessCluster, key: KeyInfo) -> None:
+def test_xrp_payment_signed_2_of_3_verifies_independently(
+    pcluster: ProcessCluster, key: KeyInfo
+) -> None:
     with pcluster.client() as c:
         signed = c.sign_xrp_transaction(key.key_id, payment(key))
     assert len(signed.signers) == 2
@@ -83,13 +85,19 @@ def test_concurrent_signatures_use_fresh_nonces(pcluster: ProcessCluster, key: K
     from concurrent.futures import ThreadPoolExecutor
 
     with pcluster.client() as c, ThreadPoolExecutor(8) as pool:
-        out = list(pool.map(lambda s: c.sign_xrp_transaction(key.key_id, payment(key, seq=100 + s)), range(24)))
+        out = list(
+            pool.map(
+                lambda s: c.sign_xrp_transaction(key.key_id, payment(key, seq=100 + s)), range(24)
+            )
+        )
     for s in out:
         check_blob(key, s.tx_blob, s.hash)
     assert len({s.signature[:32] for s in out}) == len(out)
 
 
-def test_sigkill_one_node_and_2_of_3_still_signs_then_restart_from_vault(pcluster: ProcessCluster, key: KeyInfo) -> None:
+def test_sigkill_one_node_and_2_of_3_still_signs_then_restart_from_vault(
+    pcluster: ProcessCluster, key: KeyInfo
+) -> None:
     victim = "node-2"
     pcluster.kill(victim)
     try:
@@ -113,7 +121,9 @@ def test_sigkill_one_node_and_2_of_3_still_signs_then_restart_from_vault(pcluste
     check_blob(key, signed.tx_blob, signed.hash)
 
 
-def test_two_nodes_down_fails_unavailable_within_deadline(pcluster: ProcessCluster, key: KeyInfo) -> None:
+def test_two_nodes_down_fails_unavailable_within_deadline(
+    pcluster: ProcessCluster, key: KeyInfo
+) -> None:
     pcluster.kill("node-2")
     pcluster.kill("node-3")
     try:
@@ -129,7 +139,9 @@ def test_two_nodes_down_fails_unavailable_within_deadline(pcluster: ProcessClust
         pcluster.restart("node-3")
 
 
-def test_client_reaches_the_cluster_when_its_first_node_is_down(pcluster: ProcessCluster, key: KeyInfo) -> None:
+def test_client_reaches_the_cluster_when_its_first_node_is_down(
+    pcluster: ProcessCluster, key: KeyInfo
+) -> None:
     pcluster.kill("node-1")
     try:
         with pcluster.client() as c:  # node-1 is first in the endpoint list
