@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from typing import Any, TypeVar
@@ -78,7 +79,7 @@ async def run_dkg(
     )
     if party_out is not None:
         party_out.append(party)
-    key_uuid = _uuid(key_id)
+    key_uuid = str(uuid.UUID(bytes=key_id))
     written = switched = False
     try:
         d0 = await cpu(party.round0)
@@ -130,9 +131,3 @@ async def await_done(session: MeshSession, party: DkgParty, committee: Committee
     others = [m.id for m in committee.members if m.id != session.me]
     party.collect_done(await session.collect(ROUND_DONE, others))
     session.done = True
-
-
-def _uuid(key_id: bytes) -> str:
-    import uuid
-
-    return str(uuid.UUID(bytes=key_id))

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -61,8 +62,6 @@ PROTOCOL = "frost-sign"
 
 def precommit_sid(key_id: str, epoch: int, commitment_id: bytes) -> bytes:
     """The session id a round-1 commitment envelope is bound to (before any request exists)."""
-    import uuid
-
     return h("frost/precommit", uuid.UUID(key_id).bytes, u64be(epoch), commitment_id)
 
 
@@ -213,6 +212,16 @@ class FrostMember:
             raise InvalidArguments("request names another key", reason="INVALID_SIGNING_PACKAGE")
         package = frost.SigningPackage.decode(SUITE, req.signing_package)
         signers = sorted(c.identifier for c in package.commitments)
+        if len(req.coord_nonce) != 32:
+            raise InvalidArguments("coordinator nonce must be 32 bytes", reason="BAD_ENVELOPE")
+        sid = signing_sid(rec, signers, prepared.request.request_id, req.coord_nonce, raw)
+        self._prune_seen()
+        seen = self._seen.get(sid)
+        if seen is not None:
+            return seen[0]  # an in-session duplicate is a no-op (SIG-8)
+        # Taken out of the store before the package is judged: a refused package destroys the
+        # nonce too, so its commitment is never offered a second time (SIG-7).
+        nonces = self.nonces.take(rec.key_id, rec.epoch, req.commitment_id)
         if list(req.signers) != signers:
             raise ProtocolAbort(
                 AbortReason.INVALID_SIGNING_PACKAGE, message="signer list differs from the package"
@@ -222,14 +231,6 @@ class FrostMember:
                 AbortReason.INVALID_SIGNING_PACKAGE,
                 message="the message in the signing package is not the one this request signs",
             )
-        if len(req.coord_nonce) != 32:
-            raise InvalidArguments("coordinator nonce must be 32 bytes", reason="BAD_ENVELOPE")
-        sid = signing_sid(rec, signers, prepared.request.request_id, req.coord_nonce, raw)
-        self._prune_seen()
-        seen = self._seen.get(sid)
-        if seen is not None:
-            return seen[0]  # an in-session duplicate is a no-op (SIG-8)
-        nonces = self.nonces.take(rec.key_id, rec.epoch, req.commitment_id)
         share = await self._registry.share(rec)
         sig_share = frost.sign(SUITE, package, nonces, share)
         env = self._signer.sign(
@@ -417,10 +418,27 @@ class FrostCoordinator:
             except _MemberDown as down:
                 excluded.add(down.party)
                 last = down.error
+            except ProtocolAbort as abort:
+                self._quarantine(rec, abort.culprits)
+                raise
         raise TransportError(
             f"fewer than {t} members of key {rec.key_id} are reachable"
             + (f" (last: {last})" if last else ""),
             reason="NOT_ENOUGH_SIGNERS",
+        )
+
+    def _quarantine(self, rec: KeyRecord, culprits: frozenset[int]) -> None:
+        """A proven cheat is terminal for the culprit on this key (DESIGN §3): it is excluded
+        from every later quorum this coordinator picks, and its pooled commitments are dropped.
+        In memory only: the record is re-read (and the quarantine forgotten) at a restart."""
+        culprits = frozenset(c for c in culprits if c != rec.party_id)
+        if not culprits:
+            return
+        rec.quarantined |= culprits
+        for c in culprits:
+            self._pool.pop((rec.key_id, rec.epoch, c), None)
+        log.warning(
+            "key %s: party %s quarantined after a proven cheat", rec.key_id, sorted(culprits)
         )
 
     async def _session(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -33,6 +34,7 @@ from warifu.core.errors import (
     WarifuError,
 )
 from warifu.core.rng import Rng, SystemRng
+from warifu.core.session import SessionParams, request_digest
 from warifu.core.shares.package import Committee, Member
 from warifu.node import dkg
 from warifu.node.config import NodeConfig
@@ -42,7 +44,7 @@ from warifu.node.keys import KeyRecord, KeyRegistry, parse_key_id
 from warifu.node.requests import check_request_id, parse_sign_request, prepare_sign
 from warifu.node.sessions import MeshSession
 from warifu.node.storage import VaultShareStore
-from warifu.node.transport import PeerTransport, envelope_from_pb
+from warifu.node.transport import PeerTransport, envelope_from_pb, envelope_to_pb
 from warifu.v1 import common_pb2, peer_pb2, peer_pb2_grpc, signer_pb2, signer_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -99,7 +101,7 @@ class RequestCache:
 
     async def run(self, request_id: bytes, raw: bytes, fn: Callable[[], Awaitable[Any]]) -> Any:
         """Run ``fn`` once per request id; a repeat gets ALREADY_EXISTS with the first result."""
-        digest = raw
+        digest = hashlib.sha256(raw).digest()
         hit = self._done.get(request_id)
         if hit is not None:
             if hit[0] != digest:
@@ -321,8 +323,6 @@ class Node:
             raise InvalidArguments(f"threshold must be 2..{len(names)}", reason="INVALID_THRESHOLD")
         if len(start.coord_nonce) != 32:
             raise InvalidArguments("coordinator nonce must be 32 bytes", reason="BAD_ENVELOPE")
-        from warifu.core.session import SessionParams, request_digest
-
         sid = SessionParams(
             protocol="dkg",
             curve=curve,
@@ -412,7 +412,7 @@ class Node:
                 request=raw,
                 request_type="CreateKeyRequest",
                 committee=[common_pb2.Party(id=m.id, node=m.node) for m in committee.members],
-                threshold=max(t, 2) if t >= 1 else t,
+                threshold=t,
                 client_identity=client,
             )
             session, committee, key_id, _ = self._open_dkg(start, client)
@@ -584,8 +584,6 @@ class PeerService(peer_pb2_grpc.PeerServicer):
         envs = await self.node.frost_member.commit(
             request.key_id, request.epoch, request.count, peer
         )
-        from warifu.node.transport import envelope_to_pb
-
         return peer_pb2.FrostCommitResponse(envelopes=[envelope_to_pb(e) for e in envs])
 
     @rpc
