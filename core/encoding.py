@@ -36,6 +36,26 @@ TAG_SUFFIXES: tuple[str, ...] = (
     "share-aad",
     # FROST signing over the cluster (chains.md §1; our binding of sessions)
     "frost/precommit",
+    # DKLs23 (dkls23.md §2.3)
+    "dkls23/com-R",
+    "dkls23/echo1",
+    "dkls23/echo2",
+    "dkls23/psid",
+    "dkls23/ot-setup",
+    "dkls23/vsot-pok",
+    "dkls23/vsot-pad",
+    "dkls23/vsot-h1",
+    "dkls23/vsot-h2",
+    "dkls23/ote-prg",
+    "dkls23/ote-chi",
+    "dkls23/ote-pad",
+    "dkls23/rvole-gadget",
+    "dkls23/rvole-m1",
+    "dkls23/rvole-theta",
+    "dkls23/rvole-mu",
+    "dkls23/rerand",
+    "dkls23/presig-sid",
+    "dkls23/state-aad",
 )
 
 TAGS: frozenset[bytes] = frozenset((PREFIX + s).encode() for s in TAG_SUFFIXES)
