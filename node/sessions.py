@@ -1,14 +1,14 @@
 """Mesh sessions: the inbox and the send/collect primitives a protocol driver awaits.
 
 Spec: DESIGN §3; ``specs/shares.md`` §3 item 1 (check sid, round, from, to and length before
-any cryptography); errata 9 (buffer at most one message per ``(sid, round, from)``, per-round
-deadlines).
+any cryptography); errata 9 (buffer at most one message per ``(sid, round, from)`` and message
+type, per-round deadlines).
 
 A session exists at a node only after the node accepted it (``Peer.Start`` or its own
 coordinator); envelopes for unknown sessions are refused with ``UNKNOWN_SESSION`` and the sender
 retries briefly, which covers the start-up race without buffering for strangers. An exact
-duplicate is a no-op; a *different* second envelope for the same ``(round, from)`` is kept as
-equivocation evidence and the first one wins.
+duplicate is a no-op; a *different* second envelope for the same ``(round, from, type)`` is kept
+as equivocation evidence and the first one wins.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 from warifu.core.envelope import BROADCAST, Envelope
 from warifu.core.errors import FailedPrecondition, InvalidArguments, TransportError
@@ -25,6 +25,19 @@ from warifu.node.transport import PeerTransport
 log = logging.getLogger(__name__)
 
 MAX_ENVELOPE_BYTES = 256 * 1024
+#: Abort reasons that report a liveness fault (a peer or its Vault down or too slow): a session
+#: aborted for one of them ends retryable (DEADLINE_EXCEEDED / UNAVAILABLE, DESIGN §5), never
+#: FAILED_PRECONDITION, whichever node noticed the fault first.
+LIVENESS_ABORTS = frozenset(
+    {
+        "DEADLINE_EXCEEDED",
+        "PEER_UNAVAILABLE",
+        "NOT_ENOUGH_SIGNERS",
+        "START_FAILED",
+        "VAULT_UNAVAILABLE",
+        "VAULT_SEALED",
+    }
+)
 
 
 class MeshSession:
@@ -47,7 +60,7 @@ class MeshSession:
         self._transport = transport
         self._timeout = round_timeout_s
         self._max_round = max_round
-        self._inbox: dict[tuple[int, int], Envelope] = {}
+        self._inbox: dict[tuple[int, int, str], Envelope] = {}
         self.conflicts: list[tuple[Envelope, Envelope]] = []
         self._changed = asyncio.Event()
         self.aborted: str | None = None
@@ -75,7 +88,7 @@ class MeshSession:
             )
         if len(env.payload) > MAX_ENVELOPE_BYTES:
             raise InvalidArguments("envelope too large", reason="BAD_ENVELOPE")
-        key = (env.round, env.sender)
+        key = (env.round, env.sender, env.msg_type)
         prev = self._inbox.get(key)
         if prev is not None:
             if prev != env:
@@ -89,18 +102,37 @@ class MeshSession:
         self.aborted = reason
         self._changed.set()
 
-    async def collect(self, round_: int, senders: Iterable[int]) -> dict[int, Envelope]:
-        """Wait until every sender's envelope of ``round_`` is here, or the round deadline."""
+    def _find(self, round_: int, sender: int, types: Collection[str] | None) -> Envelope | None:
+        for (r, s, t), env in self._inbox.items():
+            if r == round_ and s == sender and (types is None or t in types):
+                return env
+        return None
+
+    async def collect(
+        self, round_: int, senders: Iterable[int], msg_types: Collection[str] | None = None
+    ) -> dict[int, Envelope]:
+        """Wait for one envelope of ``round_`` (of one of ``msg_types``) from every sender.
+
+        Raises TransportError(DEADLINE_EXCEEDED) at the round deadline, naming who is missing.
+        """
         want = sorted(set(senders))
         deadline = time.monotonic() + self._timeout
         while True:
+            if self.aborted in LIVENESS_ABORTS:
+                raise TransportError(
+                    f"session aborted by a peer ({self.aborted})",
+                    reason="DEADLINE_EXCEEDED"
+                    if self.aborted == "DEADLINE_EXCEEDED"
+                    else "PEER_UNAVAILABLE",
+                )
             if self.aborted is not None:
                 raise FailedPrecondition(
                     f"session aborted by a peer ({self.aborted})", reason="SESSION_ABORTED"
                 )
-            missing = [s for s in want if (round_, s) not in self._inbox]
+            got = {s: self._find(round_, s, msg_types) for s in want}
+            missing = [s for s, e in got.items() if e is None]
             if not missing:
-                return {s: self._inbox[(round_, s)] for s in want}
+                return {s: e for s, e in got.items() if e is not None}
             left = deadline - time.monotonic()
             if left <= 0:
                 names = ", ".join(self.nodes.get(s, str(s)) for s in missing)
@@ -133,7 +165,7 @@ class MeshSession:
 
     async def broadcast(self, env: Envelope) -> None:
         """Send one broadcast envelope to every other member (identical bytes)."""
-        self._inbox[(env.round, self.me)] = env
+        self._inbox[(env.round, self.me, env.msg_type)] = env
         await asyncio.gather(*(self._deliver(p, env) for p in self.nodes if p != self.me))
 
     async def send(self, envs: Mapping[int, Envelope]) -> None:

@@ -78,7 +78,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -204,6 +204,11 @@ def share_aad(pkg: PublicKeyPackage, party_id: int) -> bytes:
         u16be(party_id),
         pkg.digest(),
     )
+
+
+def ot_state_aad(key_id: bytes, epoch: int, me: int, peer: int) -> bytes:
+    """``ENC("warifu/v1/dkls23/state-aad", key_id, u64be(e), u16be(i), u16be(j))`` (dkls23 §7.3)."""
+    return enc(tag("dkls23/state-aad"), key_id, u64be(epoch), u16be(me), u16be(peer))
 
 
 def transit_context(node: str, key_id: bytes, epoch: int) -> bytes:
@@ -850,10 +855,15 @@ class VaultShareStore:
     def _context(self, pkg: PublicKeyPackage) -> bytes:
         return transit_context(self._node, pkg.key_id, pkg.epoch)
 
-    def write_epoch(self, key_id: str, share: KeyShare) -> None:
+    def write_epoch(
+        self, key_id: str, share: KeyShare, ot_state: Mapping[int, bytes] | None = None
+    ) -> None:
         """Create ``keys/<key_id>/epoch/<e>`` (cas=0) with the encrypted share (§9.2 prepare).
 
-        The share is verified first; an existing record raises CasConflict.
+        ``ot_state`` (secp256k1 keys) maps each peer's party id to this node's serialized
+        pairwise OT state with that peer (``dkls23.md`` §7.3); each is encrypted like the share,
+        with its own associated data. The share is verified first; an existing record raises
+        CasConflict.
         """
         kid = canonical_key_id(key_id)
         pkg = share.pkg
@@ -882,7 +892,41 @@ class VaultShareStore:
             "transit_key": self._transit_key,
             "share_ct": ct,
         }
+        if ot_state is not None:
+            peers = set(pkg.committee.ids) - {share.party_id}
+            if set(ot_state) != peers:
+                raise InvalidArguments("OT state must cover every peer", reason="INVALID_ARGUMENT")
+            record["ot_ct"] = {
+                str(j): self._encrypt(
+                    blob,
+                    self._context(pkg),
+                    ot_state_aad(pkg.key_id, pkg.epoch, share.party_id, j),
+                )
+                for j, blob in sorted(ot_state.items())
+            }
         self._kv_create("write epoch", self._path("keys", kid, "epoch", str(pkg.epoch)), record)
+
+    def load_ot_state(self, key_id: str, epoch: int, peers: Sequence[int]) -> dict[int, bytes]:
+        """Decrypt this node's pairwise OT state with ``peers`` at ``epoch`` (secp256k1 keys).
+
+        A missing, moved or tampered ciphertext raises InvalidKeyShare (``SHARE_INTEGRITY``).
+        """
+        kid = canonical_key_id(key_id)
+        pkg, party_id, _ = self._read_epoch(kid, _check_epoch(epoch))
+        got = self._kv_read("read epoch", self._path("keys", kid, "epoch", str(epoch)))
+        data = got[0] if got is not None else None
+        cts = data.get("ot_ct") if isinstance(data, Mapping) else None
+        if not isinstance(cts, Mapping):
+            raise InvalidKeyShare(f"key {kid} epoch {epoch} has no OT state")
+        out: dict[int, bytes] = {}
+        for j in sorted(peers):
+            ct = cts.get(str(j))
+            if not isinstance(ct, str) or not ct.startswith("vault:v"):
+                raise InvalidKeyShare(f"no OT state with party {j}")
+            out[j] = self._decrypt(
+                ct, self._context(pkg), ot_state_aad(pkg.key_id, epoch, party_id, j)
+            )
+        return out
 
     def _read_epoch(self, kid: str, epoch: int) -> tuple[PublicKeyPackage, int, str]:
         """Read and check an epoch record; (pkg, party_id, share_ct). InvalidKeyShare on defects."""

@@ -24,6 +24,7 @@ from fixtures_openbao import OpenBaoEnv, free_port_pair, openbao, openbao_fresh 
 from helpers.dealer import eval_polynomial, make_committee
 from warifu.client.openbao import (
     INIT_FILE,
+    api_request,
     approle_login,
     provision_node,
     seal,
@@ -43,6 +44,7 @@ from warifu.node.storage import (
     VaultSealed,
     VaultShareStore,
     VaultUnavailable,
+    ot_state_aad,
     share_aad,
     transit_context,
 )
@@ -769,3 +771,39 @@ def test_persistent_server_survives_restart(tmp_path: Path) -> None:
     finally:
         stop_openbao(srv2)
         stop_openbao(srv2)  # idempotent
+
+
+# -- DKLs23 pairwise OT state (dkls23.md §7.3) ------------------------------------------------
+
+
+def test_ot_state_round_trip_and_binding(openbao: OpenBaoEnv, store1: VaultShareStore) -> None:
+    share = make_key(SECP256K1)[1]
+    kid = share.pkg.key_uuid
+    blobs = {2: secrets.token_bytes(24_800), 3: secrets.token_bytes(24_800)}
+    store1.write_epoch(kid, share, blobs)
+    assert store1.load_ot_state(kid, 1, [2, 3]) == blobs
+    assert store1.load_share(kid, 1).secret == share.secret
+
+    # Each peer's ciphertext is bound to its pair by the associated data: the state with
+    # party 2 does not decrypt as the state with party 3.
+    status, body = api_request(
+        openbao.server.addr,
+        "GET",
+        f"kv/data/{epoch_path('node-1', kid, 1)}",
+        token=openbao.server.root_token,
+    )
+    assert status == 200
+    ct2 = body["data"]["data"]["ot_ct"]["2"]
+    context = transit_context("node-1", share.pkg.key_id, 1)
+    assert store1._decrypt(ct2, context, ot_state_aad(share.pkg.key_id, 1, 1, 2)) == blobs[2]
+    with pytest.raises(InvalidKeyShare):
+        store1._decrypt(ct2, context, ot_state_aad(share.pkg.key_id, 1, 1, 3))
+    # A peer without state is reported, never guessed.
+    with pytest.raises(InvalidKeyShare):
+        store1.load_ot_state(kid, 1, [4])
+
+
+def test_ot_state_must_cover_every_peer(store1: VaultShareStore) -> None:
+    share = make_key(SECP256K1)[1]
+    with pytest.raises(InvalidArguments):
+        store1.write_epoch(share.pkg.key_uuid, share, {2: b"x"})

@@ -31,8 +31,10 @@ class StartSession(_message.Message):
     COMMITTEE_FIELD_NUMBER: _builtins.int
     THRESHOLD_FIELD_NUMBER: _builtins.int
     CLIENT_IDENTITY_FIELD_NUMBER: _builtins.int
+    SIGNERS_FIELD_NUMBER: _builtins.int
+    EPOCH_FIELD_NUMBER: _builtins.int
     protocol: _builtins.str
-    """"dkg" """
+    """"dkg", "dkls23-sign" """
     key_id: _builtins.str
     """UUID chosen by the coordinator"""
     coord_nonce: _builtins.bytes
@@ -44,9 +46,15 @@ class StartSession(_message.Message):
     threshold: _builtins.int
     client_identity: _builtins.str
     """the CN of the client certificate the coordinator saw"""
+    epoch: _builtins.int
+    """signing sessions: the key epoch"""
     @_builtins.property
     def committee(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Party]:
         """ids assigned in node-name order"""
+
+    @_builtins.property
+    def signers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """signing sessions: the signing set S"""
 
     def __init__(
         self,
@@ -59,10 +67,12 @@ class StartSession(_message.Message):
         committee: _abc.Iterable[_common_pb2.Party] | None = ...,
         threshold: _builtins.int = ...,
         client_identity: _builtins.str = ...,
+        signers: _abc.Iterable[_builtins.int] | None = ...,
+        epoch: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_identity", b"client_identity", "committee", b"committee", "coord_nonce", b"coord_nonce", "key_id", b"key_id", "protocol", b"protocol", "request", b"request", "request_type", b"request_type", "threshold", b"threshold"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_identity", b"client_identity", "committee", b"committee", "coord_nonce", b"coord_nonce", "epoch", b"epoch", "key_id", b"key_id", "protocol", b"protocol", "request", b"request", "request_type", b"request_type", "signers", b"signers", "threshold", b"threshold"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

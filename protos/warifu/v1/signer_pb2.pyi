@@ -133,29 +133,131 @@ class XrpTransaction(_message.Message):
 Global___XrpTransaction: _TypeAlias = XrpTransaction  # noqa: Y015
 
 @_typing.final
+class EthTransaction(_message.Message):
+    """An Ethereum transaction as eth-account's sign_transaction accepts it (JSON): EIP-1559
+    (type 2) or legacy with chainId (EIP-155). The node builds the signing hash itself.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TX_JSON_FIELD_NUMBER: _builtins.int
+    tx_json: _builtins.str
+    def __init__(
+        self,
+        *,
+        tx_json: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["tx_json", b"tx_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EthTransaction: _TypeAlias = EthTransaction  # noqa: Y015
+
+@_typing.final
+class EthMessage(_message.Message):
+    """EIP-191 personal_sign (version 0x45) of these bytes."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    message: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        message: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EthMessage: _TypeAlias = EthMessage  # noqa: Y015
+
+@_typing.final
+class EthTypedData(_message.Message):
+    """EIP-712 typed data (the full JSON message: types, primaryType, domain, message)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TYPED_DATA_JSON_FIELD_NUMBER: _builtins.int
+    typed_data_json: _builtins.str
+    def __init__(
+        self,
+        *,
+        typed_data_json: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["typed_data_json", b"typed_data_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EthTypedData: _TypeAlias = EthTypedData  # noqa: Y015
+
+@_typing.final
+class RawDigest(_message.Message):
+    """A bare 32-byte digest: only for keys created with allow_raw_digest."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DIGEST_FIELD_NUMBER: _builtins.int
+    digest: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        digest: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["digest", b"digest"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RawDigest: _TypeAlias = RawDigest  # noqa: Y015
+
+@_typing.final
 class SignRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     KEY_ID_FIELD_NUMBER: _builtins.int
     XRP_FIELD_NUMBER: _builtins.int
+    ETH_TRANSACTION_FIELD_NUMBER: _builtins.int
+    ETH_MESSAGE_FIELD_NUMBER: _builtins.int
+    ETH_TYPED_DATA_FIELD_NUMBER: _builtins.int
+    RAW_DIGEST_FIELD_NUMBER: _builtins.int
     request_id: _builtins.bytes
     """16-byte idempotency key: a repeat returns the first result"""
     key_id: _builtins.str
     @_builtins.property
     def xrp(self) -> Global___XrpTransaction: ...
+    @_builtins.property
+    def eth_transaction(self) -> Global___EthTransaction: ...
+    @_builtins.property
+    def eth_message(self) -> Global___EthMessage: ...
+    @_builtins.property
+    def eth_typed_data(self) -> Global___EthTypedData: ...
+    @_builtins.property
+    def raw_digest(self) -> Global___RawDigest: ...
     def __init__(
         self,
         *,
         request_id: _builtins.bytes = ...,
         key_id: _builtins.str = ...,
         xrp: Global___XrpTransaction | None = ...,
+        eth_transaction: Global___EthTransaction | None = ...,
+        eth_message: Global___EthMessage | None = ...,
+        eth_typed_data: Global___EthTypedData | None = ...,
+        raw_digest: Global___RawDigest | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["payload", b"payload", "xrp", b"xrp"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["eth_message", b"eth_message", "eth_transaction", b"eth_transaction", "eth_typed_data", b"eth_typed_data", "payload", b"payload", "raw_digest", b"raw_digest", "xrp", b"xrp"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["key_id", b"key_id", "payload", b"payload", "request_id", b"request_id", "xrp", b"xrp"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["eth_message", b"eth_message", "eth_transaction", b"eth_transaction", "eth_typed_data", b"eth_typed_data", "key_id", b"key_id", "payload", b"payload", "raw_digest", b"raw_digest", "request_id", b"request_id", "xrp", b"xrp"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["xrp"]  # noqa: Y015
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["xrp", "eth_transaction", "eth_message", "eth_typed_data", "raw_digest"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
 
@@ -190,19 +292,89 @@ class XrpSigned(_message.Message):
 Global___XrpSigned: _TypeAlias = XrpSigned  # noqa: Y015
 
 @_typing.final
+class EthSigned(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RAW_TRANSACTION_FIELD_NUMBER: _builtins.int
+    HASH_FIELD_NUMBER: _builtins.int
+    R_FIELD_NUMBER: _builtins.int
+    S_FIELD_NUMBER: _builtins.int
+    V_FIELD_NUMBER: _builtins.int
+    raw_transaction: _builtins.str
+    """0x-hex"""
+    hash: _builtins.str
+    """0x-hex transaction hash"""
+    r: _builtins.str
+    """0x-hex, 32 bytes"""
+    s: _builtins.str
+    """0x-hex, 32 bytes, low-s"""
+    v: _builtins.int
+    """yParity for type 2; chainId*2+35+recid for legacy"""
+    def __init__(
+        self,
+        *,
+        raw_transaction: _builtins.str = ...,
+        hash: _builtins.str = ...,
+        r: _builtins.str = ...,
+        s: _builtins.str = ...,
+        v: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hash", b"hash", "r", b"r", "raw_transaction", b"raw_transaction", "s", b"s", "v", b"v"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EthSigned: _TypeAlias = EthSigned  # noqa: Y015
+
+@_typing.final
+class EthMessageSigned(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SIGNATURE_FIELD_NUMBER: _builtins.int
+    HASH_FIELD_NUMBER: _builtins.int
+    signature: _builtins.str
+    """0x-hex r‖s‖v, v = 27 + recid"""
+    hash: _builtins.str
+    """0x-hex digest that was signed"""
+    def __init__(
+        self,
+        *,
+        signature: _builtins.str = ...,
+        hash: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hash", b"hash", "signature", b"signature"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EthMessageSigned: _TypeAlias = EthMessageSigned  # noqa: Y015
+
+@_typing.final
 class SignResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     KEY_ID_FIELD_NUMBER: _builtins.int
     EPOCH_FIELD_NUMBER: _builtins.int
     SIGNATURE_FIELD_NUMBER: _builtins.int
+    RECOVERY_ID_FIELD_NUMBER: _builtins.int
     XRP_FIELD_NUMBER: _builtins.int
+    ETH_TRANSACTION_FIELD_NUMBER: _builtins.int
+    ETH_MESSAGE_FIELD_NUMBER: _builtins.int
     SIGNERS_FIELD_NUMBER: _builtins.int
     key_id: _builtins.str
     epoch: _builtins.int
     signature: _builtins.bytes
+    """Ed25519: R‖S (64 B); ECDSA: r‖s (64 B, low-s)"""
+    recovery_id: _builtins.int
+    """ECDSA only"""
     @_builtins.property
     def xrp(self) -> Global___XrpSigned: ...
+    @_builtins.property
+    def eth_transaction(self) -> Global___EthSigned: ...
+    @_builtins.property
+    def eth_message(self) -> Global___EthMessageSigned: ...
     @_builtins.property
     def signers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
         """party ids that took part"""
@@ -213,14 +385,17 @@ class SignResponse(_message.Message):
         key_id: _builtins.str = ...,
         epoch: _builtins.int = ...,
         signature: _builtins.bytes = ...,
+        recovery_id: _builtins.int = ...,
         xrp: Global___XrpSigned | None = ...,
+        eth_transaction: Global___EthSigned | None = ...,
+        eth_message: Global___EthMessageSigned | None = ...,
         signers: _abc.Iterable[_builtins.int] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["result", b"result", "xrp", b"xrp"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["eth_message", b"eth_message", "eth_transaction", b"eth_transaction", "result", b"result", "xrp", b"xrp"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch", b"epoch", "key_id", b"key_id", "result", b"result", "signature", b"signature", "signers", b"signers", "xrp", b"xrp"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch", b"epoch", "eth_message", b"eth_message", "eth_transaction", b"eth_transaction", "key_id", b"key_id", "recovery_id", b"recovery_id", "result", b"result", "signature", b"signature", "signers", b"signers", "xrp", b"xrp"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["xrp"]  # noqa: Y015
+    _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["xrp", "eth_transaction", "eth_message"]  # noqa: Y015
     _WhichOneofArgType_result: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_result) -> _WhichOneofReturnType_result | None: ...
 
