@@ -1,5 +1,21 @@
 """warifu.client: the typed SDK (:class:`Client`) and the ``warifu`` command line."""
 
-from warifu.client.client import Client, KeyInfo, WarifuRpcError, XrpSignature
+from warifu.client.client import (
+    Client,
+    DigestSignature,
+    EthSignedMessage,
+    EthSignedTransaction,
+    KeyInfo,
+    WarifuRpcError,
+    XrpSignature,
+)
 
-__all__ = ["Client", "KeyInfo", "WarifuRpcError", "XrpSignature"]
+__all__ = [
+    "Client",
+    "DigestSignature",
+    "EthSignedMessage",
+    "EthSignedTransaction",
+    "KeyInfo",
+    "WarifuRpcError",
+    "XrpSignature",
+]

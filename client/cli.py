@@ -7,6 +7,9 @@
     warifu key create --data-dir ./cluster --scheme eddsa-ed25519 --json
     warifu key show   --data-dir ./cluster --key KEY_ID --json
     warifu sign xrp   --data-dir ./cluster --key KEY_ID --tx payment.json --json
+    warifu sign eth   --data-dir ./cluster --key KEY_ID --tx tx.json --json
+    warifu sign eth-message    --data-dir ./cluster --key KEY_ID --message "hello" --json
+    warifu sign eth-typed-data --data-dir ./cluster --key KEY_ID --file typed.json --json
     warifu down   --data-dir ./cluster
 
 Against a deployed cluster, give ``--endpoints host:port,...`` with ``--ca``, ``--cert`` and
@@ -81,10 +84,15 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def cmd_key_create(args: argparse.Namespace) -> int:
+    threshold = args.threshold
+    if threshold is None and not args.endpoints:
+        from warifu.client import cluster
+
+        threshold = cluster.load_cluster(Path(args.data_dir)).threshold  # `warifu up --threshold`
     with _client(args) as c:
         key = c.create_key(
             args.scheme,
-            threshold=args.threshold or 0,
+            threshold=threshold or 0,
             committee=[x for x in (args.committee or "").split(",") if x],
         )
     _print(
@@ -121,6 +129,34 @@ def cmd_sign_xrp(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sign_eth(args: argparse.Namespace) -> int:
+    raw = sys.stdin.read() if args.tx == "-" else Path(args.tx).read_text()
+    with _client(args) as c:
+        signed = c.sign_eth_transaction(args.key, raw)
+    _print(signed.to_json(), args.json, f"hash {signed.hash}\nraw  {signed.raw_transaction}")
+    return 0
+
+
+def cmd_sign_eth_message(args: argparse.Namespace) -> int:
+    if (args.message is None) == (args.message_file is None):
+        raise ValueError("give exactly one of --message and --message-file")
+    data = (
+        args.message.encode() if args.message is not None else Path(args.message_file).read_bytes()
+    )
+    with _client(args) as c:
+        signed = c.sign_eth_message(args.key, data)
+    _print(signed.to_json(), args.json, f"signature {signed.signature}")
+    return 0
+
+
+def cmd_sign_eth_typed_data(args: argparse.Namespace) -> int:
+    raw = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
+    with _client(args) as c:
+        signed = c.sign_eth_typed_data(args.key, raw)
+    _print(signed.to_json(), args.json, f"signature {signed.signature}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
     ap = argparse.ArgumentParser(prog="warifu", description="warifu threshold-signature cluster")
@@ -151,7 +187,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = key.add_parser("create", help="create a threshold key (DKG)")
     common(p)
     p.add_argument("--scheme", choices=sorted(SCHEMES), default="eddsa-ed25519")
-    p.add_argument("--threshold", type=int, help="signers needed (default: majority)")
+    p.add_argument(
+        "--threshold",
+        type=int,
+        help="signers needed (default: the local cluster's --threshold, else a majority)",
+    )
     p.add_argument("--committee", help="node names, comma-separated (default: all)")
     p.set_defaults(fn=cmd_key_create)
     p = key.add_parser("show", help="one key")
@@ -170,6 +210,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--key", required=True)
     p.add_argument("--tx", required=True, help="transaction JSON file, or - for stdin")
     p.set_defaults(fn=cmd_sign_xrp)
+    p = sign.add_parser("eth", help="sign an Ethereum transaction (EIP-1559 or legacy EIP-155)")
+    common(p)
+    p.add_argument("--key", required=True)
+    p.add_argument("--tx", required=True, help="transaction JSON file (eth-account form), or -")
+    p.set_defaults(fn=cmd_sign_eth)
+    p = sign.add_parser("eth-message", help="EIP-191 personal_sign")
+    common(p)
+    p.add_argument("--key", required=True)
+    p.add_argument("--message", help="the message text (UTF-8)")
+    p.add_argument("--message-file", help="the message bytes from a file")
+    p.set_defaults(fn=cmd_sign_eth_message)
+    p = sign.add_parser("eth-typed-data", help="EIP-712 typed data")
+    common(p)
+    p.add_argument("--key", required=True)
+    p.add_argument("--file", required=True, help="typed-data JSON file, or -")
+    p.set_defaults(fn=cmd_sign_eth_typed_data)
     return ap
 
 

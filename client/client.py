@@ -114,6 +114,63 @@ class KeyInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class EthSignedTransaction:
+    """A signed Ethereum transaction, ready for ``eth_sendRawTransaction``."""
+
+    key_id: str
+    raw_transaction: str
+    hash: str
+    r: str
+    s: str
+    v: int
+    signers: list[int] = field(default_factory=list)
+    replayed: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--json`` shape other tools rely on."""
+        return {
+            "key_id": self.key_id,
+            "raw_transaction": self.raw_transaction,
+            "hash": self.hash,
+            "r": self.r,
+            "s": self.s,
+            "v": self.v,
+            "signers": self.signers,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class EthSignedMessage:
+    """An EIP-191 or EIP-712 signature: ``signature`` is 0x r‖s‖v with v = 27 + recid."""
+
+    key_id: str
+    signature: str
+    hash: str
+    signers: list[int] = field(default_factory=list)
+    replayed: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--json`` shape other tools rely on."""
+        return {
+            "key_id": self.key_id,
+            "signature": self.signature,
+            "hash": self.hash,
+            "signers": self.signers,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DigestSignature:
+    """A signature over a bare digest (keys created with ``allow_raw_digest`` only)."""
+
+    key_id: str
+    signature: bytes
+    recovery_id: int
+    signers: list[int] = field(default_factory=list)
+    replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class XrpSignature:
     """A signed XRP Ledger transaction."""
 
@@ -271,6 +328,92 @@ class Client:
         out, _ = self._call("ListKeys", signer_pb2.ListKeysRequest(), signer_pb2.ListKeysResponse)
         return [KeyInfo.from_pb(k) for k in out.keys]
 
+    def _sign(self, req: signer_pb2.SignRequest) -> tuple[signer_pb2.SignResponse, bool]:
+        return self._call("Sign", req, signer_pb2.SignResponse)
+
+    def sign_eth_transaction(
+        self, key_id: str, tx: Mapping[str, Any] | str, *, request_id: bytes | None = None
+    ) -> EthSignedTransaction:
+        """Sign an EIP-1559 (type 2) or legacy EIP-155 transaction (eth-account's dict form)."""
+        tx_json = tx if isinstance(tx, str) else json.dumps(dict(tx))
+        out, replayed = self._sign(
+            signer_pb2.SignRequest(
+                request_id=request_id or secrets.token_bytes(16),
+                key_id=key_id,
+                eth_transaction=signer_pb2.EthTransaction(tx_json=tx_json),
+            )
+        )
+        e = out.eth_transaction
+        return EthSignedTransaction(
+            key_id=out.key_id,
+            raw_transaction=e.raw_transaction,
+            hash=e.hash,
+            r=e.r,
+            s=e.s,
+            v=e.v,
+            signers=list(out.signers),
+            replayed=replayed,
+        )
+
+    def sign_eth_message(
+        self, key_id: str, message: bytes | str, *, request_id: bytes | None = None
+    ) -> EthSignedMessage:
+        """EIP-191 personal_sign of ``message`` (text is UTF-8 encoded)."""
+        data = message.encode() if isinstance(message, str) else bytes(message)
+        out, replayed = self._sign(
+            signer_pb2.SignRequest(
+                request_id=request_id or secrets.token_bytes(16),
+                key_id=key_id,
+                eth_message=signer_pb2.EthMessage(message=data),
+            )
+        )
+        return EthSignedMessage(
+            key_id=out.key_id,
+            signature=out.eth_message.signature,
+            hash=out.eth_message.hash,
+            signers=list(out.signers),
+            replayed=replayed,
+        )
+
+    def sign_eth_typed_data(
+        self, key_id: str, typed_data: Mapping[str, Any] | str, *, request_id: bytes | None = None
+    ) -> EthSignedMessage:
+        """EIP-712 signature over the full typed data (types, primaryType, domain, message)."""
+        doc = typed_data if isinstance(typed_data, str) else json.dumps(dict(typed_data))
+        out, replayed = self._sign(
+            signer_pb2.SignRequest(
+                request_id=request_id or secrets.token_bytes(16),
+                key_id=key_id,
+                eth_typed_data=signer_pb2.EthTypedData(typed_data_json=doc),
+            )
+        )
+        return EthSignedMessage(
+            key_id=out.key_id,
+            signature=out.eth_message.signature,
+            hash=out.eth_message.hash,
+            signers=list(out.signers),
+            replayed=replayed,
+        )
+
+    def sign_digest(
+        self, key_id: str, digest: bytes, *, request_id: bytes | None = None
+    ) -> DigestSignature:
+        """Sign a bare 32-byte digest; only keys created with ``allow_raw_digest`` accept it."""
+        out, replayed = self._sign(
+            signer_pb2.SignRequest(
+                request_id=request_id or secrets.token_bytes(16),
+                key_id=key_id,
+                raw_digest=signer_pb2.RawDigest(digest=bytes(digest)),
+            )
+        )
+        return DigestSignature(
+            key_id=out.key_id,
+            signature=out.signature,
+            recovery_id=out.recovery_id,
+            signers=list(out.signers),
+            replayed=replayed,
+        )
+
     def sign_xrp_transaction(
         self, key_id: str, tx: Mapping[str, Any] | str, *, request_id: bytes | None = None
     ) -> XrpSignature:
@@ -281,7 +424,7 @@ class Client:
             key_id=key_id,
             xrp=signer_pb2.XrpTransaction(tx_json=tx_json),
         )
-        out, replayed = self._call("Sign", req, signer_pb2.SignResponse)
+        out, replayed = self._sign(req)
         return XrpSignature(
             key_id=out.key_id,
             epoch=out.epoch,
