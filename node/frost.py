@@ -418,6 +418,8 @@ class FrostCoordinator:
             except _MemberDown as down:
                 excluded.add(down.party)
                 last = down.error
+            except _StaleCommitment as stale:
+                last = stale.error  # its pool is dropped: the next attempt fetches fresh ones
             except ProtocolAbort as abort:
                 self._quarantine(rec, abort.culprits)
                 raise
@@ -494,6 +496,15 @@ class FrostCoordinator:
             if isinstance(a, TransportError):
                 self._live.mark_down(rec.pkg.committee.member(p).node)
                 raise _MemberDown(p, a)
+            if (
+                isinstance(a, FailedPrecondition)
+                and a.reason == "NONCE_CONSUMED"
+                and p != rec.party_id
+            ):
+                # A pooled commitment whose nonce the member no longer holds (it restarted, or
+                # the nonce expired): liveness, not blame. Drop its pool and try again.
+                self._pool.pop((rec.key_id, rec.epoch, p), None)
+                raise _StaleCommitment(p, a)
             if isinstance(a, BaseException):
                 raise a
         shares: dict[int, frost.SignatureShare] = {}
@@ -548,6 +559,13 @@ def release_check(rec: KeyRecord, message: bytes, signature: bytes) -> None:
 
 
 class _MemberDown(Exception):
+    def __init__(self, party: int, error: WarifuError) -> None:
+        super().__init__(str(error))
+        self.party = party
+        self.error = error
+
+
+class _StaleCommitment(Exception):
     def __init__(self, party: int, error: WarifuError) -> None:
         super().__init__(str(error))
         self.party = party
