@@ -111,7 +111,7 @@ def row_checks_packed(rows_u8: U8Array, m: U8Array) -> U8Array:
         raise ValueError("check matrix must be 768x256")
     bits = np.unpackbits(rows_u8, axis=1, bitorder="little").astype(np.float32)
     prod = bits @ m.astype(np.float32, copy=False)
-    parity = (prod.astype(np.int64) & 1).astype(np.uint8)
+    parity = (prod.astype(np.uint16) & 1).astype(np.uint8)  # exact: 0 ≤ prod ≤ 768
     return np.packbits(parity, axis=1, bitorder="little")
 
 
