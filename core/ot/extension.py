@@ -77,6 +77,11 @@ PAD_PART = 48
 Pad = tuple[int, int, int]
 
 
+#: ``LP(u16be(j))`` for every index used (``j < 512``), and the length prefix of 32 bytes.
+_LP_INDEX: tuple[bytes, ...] = tuple(lp(u16be(j)) for j in range(XI))
+_LP_32 = lp(bytes(32))[:8]
+
+
 class XofState(Protocol):
     """A SHAKE-256 state (``hashlib.shake_256``) that can be copied and extended."""
 
@@ -125,7 +130,7 @@ class Ote1:
 
 
 def prg_rows(psid: bytes, nu_b: bytes, keys: Sequence[bytes]) -> U8Array:
-    """``XOF(ote-prg, 96; psid, ν_B, u16be(l), key_l)`` for every ``l``, as a ``(256, 96)`` array.
+    """``XOF(ote-prg, 96; psid, ν_B, u16be(l), key_l)`` for every ``l``, as a ``(n, 96)`` array.
 
     Spec: ``dkls23.md`` §5.1 step 3, §5.2 step 2, §5.4 "PRG".
     """
@@ -133,7 +138,7 @@ def prg_rows(psid: bytes, nu_b: bytes, keys: Sequence[bytes]) -> U8Array:
     out = bytearray()
     for index, key in enumerate(keys):
         st = prefix.copy()
-        st.update(lp(u16be(index)) + lp(key))
+        st.update(_LP_INDEX[index] + lp(key))
         out += st.digest(ROW_BYTES)
     return np.frombuffer(bytes(out), dtype=np.uint8).reshape(len(keys), ROW_BYTES).copy()
 
@@ -151,18 +156,20 @@ def pad_state(psid: bytes, nu_b: bytes, nu_a: bytes) -> XofState:
 
 def pads(state: XofState, columns: U8Array) -> list[Pad]:
     """``PAD(j, columns[j])`` for every row ``j`` of a ``(n, 32)`` array. Spec: §5.3."""
+    if columns.ndim != 2 or columns.shape[1] != FIELD_BYTES or columns.shape[0] > XI:
+        raise InvalidArguments("pad inputs must be at most 512 columns of 32 bytes")
     raw = columns.tobytes()
-    width = columns.shape[1]
     out: list[Pad] = []
+    from_bytes = int.from_bytes
     for j in range(columns.shape[0]):
         st = state.copy()
-        st.update(lp(u16be(j)) + lp(raw[j * width : (j + 1) * width]))
+        st.update(_LP_INDEX[j] + _LP_32 + raw[32 * j : 32 * j + 32])
         d = st.digest(PAD_LEN)
         out.append(
             (
-                int.from_bytes(d[0:PAD_PART], "big") % Q,
-                int.from_bytes(d[PAD_PART : 2 * PAD_PART], "big") % Q,
-                int.from_bytes(d[2 * PAD_PART :], "big") % Q,
+                from_bytes(d[0:PAD_PART], "big") % Q,
+                from_bytes(d[PAD_PART : 2 * PAD_PART], "big") % Q,
+                from_bytes(d[2 * PAD_PART :], "big") % Q,
             )
         )
     return out

@@ -72,6 +72,7 @@ WIDTH = 3  # w = ℓ + ρ scalars per OT
 A_TILDE_LEN = XI * WIDTH * SCALAR_LEN  # 49,152
 OTE2_LEN = NU_LEN + A_TILDE_LEN + SCALAR_LEN + 32  # 49,248
 MU_LEN = 32
+_LP_INDEX: tuple[bytes, ...] = tuple(lp(u16be(j)) for j in range(XI))
 
 __all__ = [
     "A_TILDE_LEN",
@@ -120,7 +121,7 @@ def gadget_vector(psid: bytes) -> tuple[int, ...]:
     out: list[int] = []
     for j in range(XI):
         st = prefix.copy()
-        st.update(lp(u16be(j)))
+        st.update(_LP_INDEX[j])
         out.append(int.from_bytes(st.digest(64), "big") % Q)
     return tuple(out)
 
