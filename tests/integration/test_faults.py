@@ -149,7 +149,10 @@ def test_net_1_sigkill_then_create_key_makes_no_key_anywhere(
             with pytest.raises(WarifuRpcError) as err:
                 c.create_key("eddsa-ed25519", threshold=2)
             assert time.monotonic() - t0 < RT + SLACK
-        assert err.value.code == grpc.StatusCode.UNAVAILABLE
+        assert (err.value.code, err.value.reason) == (
+            grpc.StatusCode.UNAVAILABLE,
+            "PEER_UNAVAILABLE",
+        )
         time.sleep(RT)  # let node-2's half of the session run out
         assert listed_keys(pc, ["node-1", "node-2"]) == listed
         assert key_ids_everywhere(pc) == in_vault  # node-3's OpenBao still runs
