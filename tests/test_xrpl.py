@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from typing import Any
 
 import coincurve
 import nacl.signing
 import pytest
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from nacl.exceptions import BadSignatureError
 from xrpl.core.binarycodec import decode, encode, encode_for_signing
 from xrpl.core.keypairs import derive_classic_address, is_valid_message
@@ -21,6 +23,7 @@ from xrpl.transaction import sign as xrpl_sign
 from xrpl.wallet import Wallet
 
 from warifu.core.chains import xrpl as X
+from warifu.core.chains.eth import normalize_low_s
 from warifu.core.errors import InvalidArguments
 
 L = 2**252 + 27742317777372353535851937790883648493
@@ -461,3 +464,98 @@ def test_tampered_signature_does_not_verify() -> None:
     with pytest.raises(InvalidArguments) as ei:
         X.verify_signature(msg, secp.sign(X.sha512_half(msg + b"x"), hasher=None), spk2)
     assert reason_of(ei) == "INVALID_SIGNATURE"
+
+
+# --- secp256k1: (r, s) from a threshold protocol, reassembled -------------------------------
+
+
+@pytest.mark.parametrize("i", range(6))
+def test_secp256k1_reassembled_from_r_s_is_byte_identical_to_xrpl_py(i: int) -> None:
+    """Take (r, s) out of xrpl-py's own signature (RFC 6979), rebuild the blob with
+    secp256k1_digest + der_signature + attach_signature: the bytes must be identical."""
+    sk, spk = secp_key(i)
+    assert len(bytes.fromhex(spk)) == 33 and spk[:2] in ("02", "03")
+    account = X.classic_address(spk)
+    tx_json = json.dumps(payment(account, Sequence=100 + i))
+    wallet = Wallet(public_key=spk, private_key="00" + sk.secret.hex().upper())
+    theirs = xrpl_sign(Transaction.from_xrpl(json.loads(tx_json)), wallet)
+    their_blob = encode(theirs.to_xrpl())
+    r, s = decode_dss_signature(bytes.fromhex(theirs.txn_signature))
+
+    tx = X.parse_transaction(tx_json, spk)
+    msg = X.signing_bytes(tx, spk)
+    digest = X.secp256k1_digest(msg)
+    assert digest == hashlib.sha512(msg).digest()[:32]
+    sig = X.der_signature(r, s)
+    assert sig == bytes.fromhex(theirs.txn_signature)
+    assert X.der_is_strict_low_s(sig)
+    blob, tx_hash, _ = X.attach_signature(tx, sig)
+    assert blob == their_blob
+    assert tx_hash == theirs.get_hash()
+    assert is_valid_message(msg, sig, spk)
+    assert coincurve.PublicKey(bytes.fromhex(spk)).verify(sig, digest, hasher=None)
+    assert X.verify_signed_blob(blob) == decode(blob)
+
+
+def test_secp256k1_high_s_from_a_protocol_is_normalised_before_der() -> None:
+    """A threshold protocol may output the high-s twin: der_signature encodes it as given,
+    attach_signature refuses it, and normalize_low_s (eth.py) restores the canonical form."""
+    sk, spk = secp_key(2)
+    tx = X.parse_transaction(json.dumps(payment(X.classic_address(spk))), spk)
+    msg = X.signing_bytes(tx, spk)
+    digest = X.secp256k1_digest(msg)
+    low = sk.sign(digest, hasher=None)
+    r, s = _parse_der(low)
+    high = X.der_signature(r, N - s)
+    assert high == _der(r, N - s)
+    assert not X.der_is_strict_low_s(high)
+    assert is_valid_message(msg, high, spk)  # xrpl-py would accept it (chains.md §0.3)
+    assert not coincurve.PublicKey(bytes.fromhex(spk)).verify(high, digest, hasher=None)
+    with pytest.raises(InvalidArguments) as ei:
+        X.attach_signature(tx, high)
+    assert reason_of(ei) == "NON_CANONICAL_SIGNATURE"
+    r2, s2, _ = normalize_low_s(r, N - s, 0)
+    assert X.der_signature(r2, s2) == low
+    X.attach_signature(tx, X.der_signature(r2, s2))
+
+
+@pytest.mark.parametrize(
+    ("r", "s"), [(1, 1), (0x80, 0x7F), (0x7F, 0x80), (N - 1, N // 2), (2**255, 1), (255, 2**248)]
+)
+def test_der_signature_is_minimal_der(r: int, s: int) -> None:
+    sig = X.der_signature(r, s)
+    assert sig == _der(r, s)  # the rippled sigPart rules: minimal, positive
+    assert X.der_is_strict_low_s(sig) == (s <= N // 2)
+    assert _parse_der(sig) == (r, s)
+
+
+@pytest.mark.parametrize(("r", "s"), [(0, 1), (1, 0), (N, 1), (1, N), (-1, 1), (True, 1)])
+def test_der_signature_rejects_out_of_range(r: int, s: int) -> None:
+    with pytest.raises(InvalidArguments) as ei:
+        X.der_signature(r, s)
+    assert reason_of(ei) == "INVALID_SIGNATURE"
+
+
+def test_nesting_beyond_the_bound_is_invalid_json_whatever_the_recursion_limit() -> None:
+    """The parse refusal must not depend on sys.getrecursionlimit(), which imported libraries
+    change (py_ecc: 100000, py-evm: 12288)."""
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(100_000)
+    try:
+        with pytest.raises(InvalidArguments) as ei:
+            X.parse_transaction("[" * 30_000 + "]" * 30_000)
+        assert reason_of(ei) == "INVALID_JSON"
+    finally:
+        sys.setrecursionlimit(before)
+
+
+def test_integer_beyond_the_int_string_limit_is_invalid_json() -> None:
+    """json.loads raises a plain ValueError (not JSONDecodeError) for an integer of more than
+    4300 digits; it must still be refused as bad input, not escape as an internal error."""
+    _, spk = secp_key()
+    tx = json.dumps(payment(X.classic_address(spk))).replace(
+        '"Sequence": 7', '"Sequence": ' + "7" * 5000
+    )
+    with pytest.raises(InvalidArguments) as ei:
+        X.parse_transaction(tx, spk)
+    assert reason_of(ei) == "INVALID_JSON"

@@ -27,11 +27,13 @@ from typing import Any, NamedTuple
 
 import nacl.bindings as sodium
 from coincurve import PublicKey
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from nacl.exceptions import BadSignatureError
 from xrpl.constants import XRPLException
 from xrpl.core.addresscodec import encode_classic_address
 from xrpl.core.binarycodec import decode, encode, encode_for_signing
 
+from warifu.core.chains._json import MAX_JSON_DEPTH, json_depth
 from warifu.core.curves import group_by_name
 from warifu.core.curves.ed25519 import L as _ED25519_L
 from warifu.core.curves.secp256k1 import Q as _SECP256K1_Q
@@ -95,6 +97,31 @@ class SignedTransaction(NamedTuple):
 def sha512_half(data: bytes) -> bytes:
     """The first 32 bytes of SHA-512 (rippled ``sha512Half``)."""
     return hashlib.sha512(data).digest()[:32]
+
+
+def secp256k1_digest(signing_bytes: bytes) -> bytes:
+    """The 32-byte digest a secp256k1 key signs: ``SHA512Half(signing bytes)`` (chains.md §2.2).
+
+    ``signing_bytes`` is the output of :func:`signing_bytes` (``STX\\0 ‖ fields``). The digest
+    is signed as a hash, with no further hashing (coincurve ``hasher=None``).
+    """
+    return sha512_half(signing_bytes)
+
+
+def der_signature(r: int, s: int) -> bytes:
+    """Strict (minimal) DER ``30 len 02 lenR R 02 lenS S`` of an ECDSA signature ``(r, s)``.
+
+    ``r`` and ``s`` must be in ``[1, n)``. ``s`` is encoded as given: rippled requires low S
+    (``s <= n - s``), so normalise first (``warifu.core.chains.eth.normalize_low_s``);
+    :func:`attach_signature` refuses a high S. The output passes :func:`der_is_strict_low_s`
+    whenever ``s`` is low.
+    """
+    for name, value in (("r", r), ("s", s)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidArguments(f"{name} must be an integer", reason=REASON_INVALID_SIGNATURE)
+        if not 1 <= value < SECP256K1_ORDER:
+            raise InvalidArguments(f"{name} is not in [1, n)", reason=REASON_INVALID_SIGNATURE)
+    return bytes(encode_dss_signature(r, s))
 
 
 def _ripemd160(data: bytes) -> bytes:
@@ -234,8 +261,12 @@ def parse_transaction(
         )
     try:
         text = raw.decode("utf-8")
+        if json_depth(text) > MAX_JSON_DEPTH:  # not left to sys.getrecursionlimit() (_json.py)
+            raise json.JSONDecodeError(f"nested deeper than {MAX_JSON_DEPTH}", text, 0)
         tx = json.loads(text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    # ValueError also covers an integer beyond Python's int-string conversion limit (4300
+    # digits), which json.loads raises as a plain ValueError, not a JSONDecodeError.
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise InvalidArguments(
             f"transaction is not valid JSON: {exc}", reason=REASON_INVALID_JSON
         ) from exc
@@ -458,8 +489,10 @@ __all__ = [
     "attach_signature",
     "classic_address",
     "der_is_strict_low_s",
+    "der_signature",
     "is_canonical_ed25519_signature",
     "parse_transaction",
+    "secp256k1_digest",
     "sha512_half",
     "signing_bytes",
     "signing_pub_key_hex",
