@@ -13,6 +13,9 @@ received ``CreateKey``):
 3     ACK or COMPLAINT broadcast  ACK only after PENDING (``epoch/1`` + CREATING state) is
                                   durable in the node's Vault
 4     DONE broadcast              after the switch CAS (``cert/1`` + ACTIVE state)
+10-14 VSOT V1..V5 P2P             secp256k1 only: one base-OT setup per ordered pair
+                                  (``dkls23.md`` §4, §7), after D2 and before PENDING, so the
+                                  pairwise OT state is part of the same epoch record and ACK
 ====  ==========================  ==========================================================
 
 Any abort before the switch discards: ``epoch/1`` is destroyed (all versions) and the state doc
@@ -24,16 +27,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
 from typing import Any, TypeVar
 
 from warifu.core.curves import Group
 from warifu.core.encoding import h
-from warifu.core.envelope import NodeSigner
+from warifu.core.envelope import Envelope, NodeSigner
+from warifu.core.errors import AbortReason, InvalidArguments, ProtocolAbort
+from warifu.core.ot.vsot import VsotAlice, VsotBob, ot_setup_id
 from warifu.core.rng import Rng
 from warifu.core.shares.dkg import DkgParty
 from warifu.core.shares.package import Committee
+from warifu.node.ecdsa_state import encode_pair_state
 from warifu.node.keys import KeyRecord, KeyRegistry
 from warifu.node.sessions import MeshSession
 
@@ -43,6 +49,8 @@ T = TypeVar("T")
 
 ROUND_ACK = 3
 ROUND_DONE = 4
+ROUND_VSOT = (10, 11, 12, 13, 14)
+MAX_ROUND = ROUND_VSOT[-1]
 
 
 async def run_dkg(
@@ -96,8 +104,11 @@ async def run_dkg(
             raise AssertionError("conclude must raise after a complaint")  # pragma: no cover
         share = result.output
         assert share is not None
+        ot_state = None
+        if group.name == "secp256k1":
+            ot_state = await run_vsot(session, committee, signer, rng, cpu)
         version = await registry.write_pending(
-            share, {**meta, "kind": "dkg", "sid": session.sid.hex()}
+            share, {**meta, "kind": "dkg", "sid": session.sid.hex()}, ot_state
         )
         written = True
         ack = await cpu(party.ack)
@@ -124,6 +135,76 @@ async def run_dkg(
                 log.error("could not discard the pending DKG share of %s: %s", key_uuid, gc_exc)
         await session.notify_abort(getattr(exc, "reason", "ABORTED"))
         raise
+
+
+async def run_vsot(
+    session: MeshSession,
+    committee: Committee,
+    signer: NodeSigner,
+    rng: Rng,
+    cpu: Callable[..., Awaitable[Any]],
+) -> dict[int, bytes]:
+    """VSOT with every peer in both directions (``dkls23.md`` §4, §7.2); returns the pair states.
+
+    For each peer ``j``: this node is Bob (base-OT sender) of ``(me←j)`` and Alice of ``(j←me)``.
+    All pairs advance in lock step, so in each of the five rounds a node sends exactly one
+    envelope to each peer. Any failure aborts the ceremony naming the peer (rule V-F: nothing
+    of a failed setup is kept).
+    """
+    me, sid = session.me, session.sid
+    peers = [m.id for m in committee.members if m.id != me]
+    bobs = {j: VsotBob(osid=ot_setup_id(sid, me, j), peer=j, rng=rng) for j in peers}
+    alices = {j: VsotAlice(osid=ot_setup_id(sid, j, me), peer=j, rng=rng) for j in peers}
+    steps: list[Callable[[int, bytes], bytes]] = [
+        lambda j, _p: bobs[j].v1(),
+        lambda j, p: alices[j].v2(p),
+        lambda j, p: bobs[j].v3(p),
+        lambda j, p: alices[j].v4(p),
+        lambda j, p: bobs[j].v5(p),
+    ]
+    inbound: dict[int, bytes] = dict.fromkeys(peers, b"")
+    for k, (step, round_) in enumerate(zip(steps, ROUND_VSOT, strict=True)):
+        msg_type = f"vsot/v{k + 1}"
+
+        def build(
+            step: Callable[[int, bytes], bytes] = step,
+            round_: int = round_,
+            msg_type: str = msg_type,
+        ) -> dict[int, Envelope]:
+            return {
+                j: signer.sign(
+                    Envelope(
+                        sid=sid,
+                        round=round_,
+                        sender=me,
+                        to=j,
+                        msg_type=msg_type,
+                        payload=step(j, inbound[j]),
+                    )
+                )
+                for j in peers
+            }
+
+        await session.send(await cpu(build))
+        got = await session.collect(round_, peers, {msg_type})
+        for j, env in got.items():
+            if env.to != me:
+                raise ProtocolAbort(
+                    AbortReason.BAD_ENVELOPE, {j}, "VSOT envelope not addressed to us"
+                )
+            try:
+                env.verify(committee.member(j).sign_pub)
+            except InvalidArguments as exc:
+                raise ProtocolAbort(
+                    AbortReason.BAD_ENVELOPE, (), "VSOT envelope signature invalid"
+                ) from exc
+            inbound[j] = env.payload
+
+    def finish() -> dict[int, bytes]:
+        return {j: encode_pair_state(bobs[j].output(), alices[j].finish(inbound[j])) for j in peers}
+
+    states: dict[int, bytes] = await cpu(finish)
+    return states
 
 
 async def await_done(session: MeshSession, party: DkgParty, committee: Committee) -> None:

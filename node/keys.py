@@ -166,10 +166,15 @@ class KeyRegistry:
 
     # -- ceremony writes (DKG) --------------------------------------------------------------
 
-    async def write_pending(self, share: KeyShare, meta: dict[str, Any]) -> int:
-        """Prepare (``shares.md`` §9.2): create ``epoch/<e>``, then the CREATING state doc."""
+    async def write_pending(
+        self, share: KeyShare, meta: dict[str, Any], ot_state: dict[int, bytes] | None = None
+    ) -> int:
+        """Prepare (``shares.md`` §9.2): create ``epoch/<e>``, then the CREATING state doc.
+
+        ``ot_state`` is the serialized pairwise OT state per peer (secp256k1 keys).
+        """
         key_id = share.pkg.key_uuid
-        await self._run(self._store.write_epoch, key_id, share)
+        await self._run(self._store.write_epoch, key_id, share, ot_state)
         state = {
             "key_id": key_id,
             "curve": share.pkg.curve,

@@ -22,8 +22,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from warifu.core.chains import xrpl
-from warifu.core.curves import ED25519
+from warifu.core.chains import eth, xrpl
+from warifu.core.curves import group_by_name
 from warifu.core.envelope import NodeSigner
 from warifu.core.errors import (
     FailedPrecondition,
@@ -265,6 +265,7 @@ class Node:
             epoch=rec.epoch,
             public_key=pk,
             xrp_address=xrpl.classic_address(spk),
+            eth_address=eth.eth_address(pk) if rec.curve == "secp256k1" else "",
             status=rec.status,
             allow_raw_digest=rec.allow_raw_digest,
         )
@@ -297,10 +298,6 @@ class Node:
         curve = SCHEME_TO_CURVE.get(req.scheme)
         if curve is None:
             raise InvalidArguments("unknown scheme", reason="INVALID_SCHEME")
-        if curve != "ed25519":
-            raise FailedPrecondition(
-                "ecdsa-secp256k1 keys are not available yet", reason="SCHEME_NOT_SUPPORTED"
-            )
         key_id = uuid.UUID(start.key_id).bytes
         committee = Committee(
             members=tuple(
@@ -347,7 +344,7 @@ class Node:
             nodes={m.id: m.node for m in committee.members},
             transport=self.transport,
             round_timeout_s=self.cfg.limits.round_timeout_s,
-            max_round=dkg.ROUND_DONE,
+            max_round=dkg.MAX_ROUND,
         )
         self.sessions[sid] = session
         return session, committee, key_id, req
@@ -371,7 +368,7 @@ class Node:
         try:
             return await dkg.run_dkg(
                 session=session,
-                group=ED25519,
+                group=group_by_name(SCHEME_TO_CURVE[req.scheme]),
                 key_id=key_id,
                 committee=committee,
                 threshold=start.threshold,
