@@ -281,9 +281,9 @@ def test_net_1_dkg_member_stalls_at_ack(ipc: InProcessCluster) -> None:
         node = ipc.node(n.id)
 
         def record(orig: Any = node.registry.write_pending, name: str = n.id) -> Any:
-            async def write_pending(share: Any, meta: Any) -> int:
+            async def write_pending(share: Any, *args: Any, **kw: Any) -> int:
                 written[name] = share.pkg.key_uuid
-                return int(await orig(share, meta))
+                return int(await orig(share, *args, **kw))
 
             return write_pending
 
