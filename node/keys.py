@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from warifu.core.errors import FailedPrecondition, InvalidArguments, NotFound, StorageError
+from warifu.core.ot.vsot import AliceSeeds, BobSeeds
 from warifu.core.shares.package import KeyShare, PublicKeyPackage
+from warifu.node.ecdsa_state import decode_pair_state
 from warifu.node.storage import VaultShareStore
 
 log = logging.getLogger(__name__)
@@ -83,6 +85,9 @@ class KeyRegistry:
         self._clock = clock
         self._keys: dict[str, KeyRecord] = {}
         self._cache: dict[tuple[str, int], tuple[KeyShare, float]] = {}
+        self._pairs: dict[
+            tuple[str, int], tuple[dict[int, tuple[BobSeeds, AliceSeeds]], float]
+        ] = {}
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -156,13 +161,62 @@ class KeyRegistry:
             self._cache[(rec.key_id, rec.epoch)] = (share, now + self._ttl)
         return share
 
+    async def pair_states(
+        self, rec: KeyRecord, peers: list[int]
+    ) -> dict[int, tuple[BobSeeds, AliceSeeds]]:
+        """This node's pairwise OT state with ``peers`` at the active epoch (secp256k1 keys).
+
+        Cached like the share; a banned pair is never decrypted (erratum 11).
+        """
+        banned = sorted(set(peers) & rec.quarantined)
+        if banned:
+            raise FailedPrecondition(f"OT state with {banned} is banned", reason="PAIR_BANNED")
+        now = self._clock()
+        hit = self._pairs.get((rec.key_id, rec.epoch))
+        if hit is not None and hit[1] > now and set(peers) <= set(hit[0]):
+            return {j: hit[0][j] for j in peers}
+        others = [
+            m for m in rec.pkg.committee.ids if m != rec.party_id and m not in rec.quarantined
+        ]
+        blobs = await self._run(self._store.load_ot_state, rec.key_id, rec.epoch, others)
+        states = {j: decode_pair_state(b) for j, b in blobs.items()}
+        if self._ttl > 0:
+            self._pairs[(rec.key_id, rec.epoch)] = (states, now + self._ttl)
+        return {j: states[j] for j in peers}
+
+    async def ban_pair(self, rec: KeyRecord, peer: int, reason: str) -> None:
+        """Ban the OT pair with ``peer`` both ways and quarantine it for this key (dkls23 §10.1).
+
+        Durable first (CAS on ``keys/<id>/state``), in memory in any case: if the write fails
+        the pair stays banned for the process lifetime and the error is logged.
+        """
+        rec.quarantined.add(peer)
+        self._pairs.pop((rec.key_id, rec.epoch), None)
+        try:
+            got = await self._run(self._store.read_state, rec.key_id)
+            if got is None:
+                raise FailedPrecondition("key state vanished", reason="STATE_MISSING")
+            state, version = got
+            banned = sorted(set(state.get("banned_ot_pairs", [])) | {peer})
+            quarantined = sorted(set(state.get("quarantined_peers", [])) | {peer})
+            state.update(banned_ot_pairs=banned, quarantined_peers=quarantined)
+            rec.state_version = await self._run(self._store.cas_state, rec.key_id, state, version)
+            log.warning("key %s: party %s quarantined (%s)", rec.key_id, peer, reason)
+        except Exception as exc:
+            log.error(
+                "key %s: could not record the ban of party %s durably: %s", rec.key_id, peer, exc
+            )
+
     def _drop_cache(self, key_id: str) -> None:
         for k in [k for k in self._cache if k[0] == key_id]:
             del self._cache[k]
+        for k in [k for k in self._pairs if k[0] == key_id]:
+            del self._pairs[k]
 
     def drop_all_cached_shares(self) -> None:
-        """Forget every decrypted share (seal, shutdown)."""
+        """Forget every decrypted share and OT state (seal, shutdown)."""
         self._cache.clear()
+        self._pairs.clear()
 
     # -- ceremony writes (DKG) --------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from google.protobuf.message import DecodeError
 
-from warifu.core.chains import xrpl
+from warifu.core.chains import eth, xrpl
 from warifu.core.errors import FailedPrecondition, InvalidArguments, PermissionDenied
 from warifu.node.keys import KeyRecord, KeyRegistry
 from warifu.v1 import signer_pb2
@@ -22,13 +22,19 @@ MAX_TX_JSON_BYTES = 32 * 1024
 
 @dataclass(frozen=True, slots=True)
 class PreparedSign:
-    """A validated sign request: the key, the bytes to sign and what to build afterwards."""
+    """A validated sign request: the key, what to sign and what to build afterwards.
+
+    ``message`` is what the threshold key signs: the full XRPL signing bytes for Ed25519
+    (PureEdDSA), the 32-byte digest for secp256k1 (ECDSA never hashes again). ``kind`` is the
+    payload (``xrp``, ``eth_transaction``, ``eth_message``, ``eth_typed_data``, ``raw_digest``);
+    ``tx`` the parsed transaction the result is assembled from.
+    """
 
     request: signer_pb2.SignRequest
     key: KeyRecord
     message: bytes
-    chain: str
-    tx: dict[str, Any]
+    kind: str
+    tx: Any = None
 
 
 def parse_sign_request(raw: bytes) -> signer_pb2.SignRequest:
@@ -62,16 +68,43 @@ def prepare_sign(registry: KeyRegistry, req: signer_pb2.SignRequest, client: str
     check_access(key, client)
     if key.status != "ACTIVE":
         raise FailedPrecondition(f"key {key.key_id} is {key.status}", reason=f"KEY_{key.status}")
-    which = req.WhichOneof("payload")
-    if which is None:
+    kind = req.WhichOneof("payload")
+    if kind is None:
         raise InvalidArguments("sign request carries nothing to sign", reason="MISSING_PAYLOAD")
-    if which == "xrp":
-        if key.curve != "ed25519":
-            raise InvalidArguments(
-                f"XRPL signing with a {key.curve} key is not supported yet", reason="WRONG_KEY_TYPE"
-            )
-        spk = xrpl.signing_pub_key_hex(key.curve, key.pkg.group.encode_point(key.pkg.public_key))
+    public_key = key.pkg.group.encode_point(key.pkg.public_key)
+    if kind == "xrp":
+        spk = xrpl.signing_pub_key_hex(key.curve, public_key)
         tx = xrpl.parse_transaction(req.xrp.tx_json, spk, max_bytes=MAX_TX_JSON_BYTES)
         message = xrpl.signing_bytes(tx, spk)
-        return PreparedSign(request=req, key=key, message=message, chain="xrp", tx=tx)
-    raise InvalidArguments(f"unsupported payload {which}", reason="UNSUPPORTED_PAYLOAD")
+        if key.curve == "secp256k1":
+            message = xrpl.secp256k1_digest(message)
+        return PreparedSign(request=req, key=key, message=message, kind=kind, tx=tx)
+    if key.curve != "secp256k1":
+        raise InvalidArguments(
+            f"{kind} needs an ecdsa-secp256k1 key; {key.key_id} is {key.scheme}",
+            reason="WRONG_KEY_TYPE",
+        )
+    if kind == "eth_transaction":
+        etx = eth.parse_transaction(
+            req.eth_transaction.tx_json,
+            sender=eth.eth_address(public_key),
+            max_bytes=MAX_TX_JSON_BYTES,
+        )
+        return PreparedSign(request=req, key=key, message=etx.signing_hash(), kind=kind, tx=etx)
+    if kind == "eth_message":
+        digest = eth.personal_sign_hash(req.eth_message.message, max_bytes=MAX_TX_JSON_BYTES)
+        return PreparedSign(request=req, key=key, message=digest, kind=kind)
+    if kind == "eth_typed_data":
+        digest = eth.typed_data_hash(
+            req.eth_typed_data.typed_data_json, max_bytes=MAX_TX_JSON_BYTES
+        )
+        return PreparedSign(request=req, key=key, message=digest, kind=kind)
+    if kind == "raw_digest":
+        if not key.allow_raw_digest:
+            raise InvalidArguments(
+                f"key {key.key_id} was not created to sign bare digests",
+                reason="RAW_DIGEST_NOT_ALLOWED",
+            )
+        digest = eth.check_digest(req.raw_digest.digest)
+        return PreparedSign(request=req, key=key, message=digest, kind=kind)
+    raise InvalidArguments(f"unsupported payload {kind}", reason="UNSUPPORTED_PAYLOAD")

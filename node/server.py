@@ -24,6 +24,7 @@ from grpc_reflection.v1alpha import reflection
 
 from warifu.core.chains import eth, xrpl
 from warifu.core.curves import group_by_name
+from warifu.core.dkls23 import EcdsaSignature
 from warifu.core.envelope import NodeSigner
 from warifu.core.errors import (
     FailedPrecondition,
@@ -31,17 +32,18 @@ from warifu.core.errors import (
     NotFound,
     ResourceExhausted,
     StorageError,
+    TransportError,
     WarifuError,
 )
 from warifu.core.rng import Rng, SystemRng
 from warifu.core.session import SessionParams, request_digest
 from warifu.core.shares.package import Committee, Member
-from warifu.node import dkg
+from warifu.node import dkg, ecdsa
 from warifu.node.config import NodeConfig
 from warifu.node.errors import AlreadyExists, Unauthenticated, to_status
 from warifu.node.frost import FrostCoordinator, FrostMember, PeerLiveness
 from warifu.node.keys import KeyRecord, KeyRegistry, parse_key_id
-from warifu.node.requests import check_request_id, parse_sign_request, prepare_sign
+from warifu.node.requests import PreparedSign, check_request_id, parse_sign_request, prepare_sign
 from warifu.node.sessions import MeshSession
 from warifu.node.storage import VaultShareStore
 from warifu.node.transport import PeerTransport, envelope_from_pb, envelope_to_pb
@@ -160,6 +162,7 @@ class Node:
             liveness=self.liveness,
         )
         self.sessions: dict[bytes, MeshSession] = {}
+        self.pair_locks = ecdsa.PairLocks()
         self.requests = RequestCache()
         self.health = (
             health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
@@ -452,27 +455,17 @@ class Node:
     # -- signing ----------------------------------------------------------------------------
 
     async def sign(self, raw: bytes, client: str) -> signer_pb2.SignResponse:
-        """Coordinator: validate, run FROST with t live members, verify, build the chain output."""
+        """Coordinator: validate, run the key's protocol with t live members, build the output."""
         req = parse_sign_request(raw)
         prepared = prepare_sign(self.registry, req, client)
         self.require_vault()
 
         async def run() -> signer_pb2.SignResponse:
-            signature, signers = await self.frost.sign(prepared, raw, client)
-            resp = signer_pb2.SignResponse(
-                key_id=prepared.key.key_id,
-                epoch=prepared.key.epoch,
-                signature=signature,
-                signers=signers,
-            )
-            if prepared.chain == "xrp":
-                signed = xrpl.attach_signature(prepared.tx, signature)
-                resp.xrp.CopyFrom(
-                    signer_pb2.XrpSigned(
-                        tx_blob=signed.tx_blob, hash=signed.tx_hash, tx_json=signed.tx_json
-                    )
-                )
-            return resp
+            if prepared.key.curve == "ed25519":
+                signature, signers = await self.frost.sign(prepared, raw, client)
+                return ed25519_response(prepared, signature, signers)
+            sig, signers = await self._sign_ecdsa(prepared, raw, client)
+            return ecdsa_response(prepared, sig, signers)
 
         try:
             result: signer_pb2.SignResponse = await self.requests.run(req.request_id, raw, run)
@@ -480,6 +473,206 @@ class Node:
             exc.key_id = prepared.key.key_id  # type: ignore[attr-defined]
             raise
         return result
+
+    # -- ECDSA (DKLs23) ----------------------------------------------------------------------
+
+    def _open_sign(
+        self, start: peer_pb2.StartSession, client: str
+    ) -> tuple[MeshSession, PreparedSign, tuple[int, ...]]:
+        """Validate an ECDSA signing start (coordinator or member) and register its session.
+
+        Each member re-validates the original request bytes for the client, rebuilds the digest
+        and checks the signing set itself (DESIGN §3).
+        """
+        prepared = prepare_sign(self.registry, parse_sign_request(start.request), client)
+        rec = prepared.key
+        if rec.curve != "secp256k1" or start.key_id != rec.key_id:
+            raise InvalidArguments("start names another key", reason="INVALID_ARGUMENT")
+        if start.epoch != rec.epoch:
+            raise FailedPrecondition(
+                f"session for epoch {start.epoch}, this node is at {rec.epoch}",
+                reason="STALE_EPOCH",
+            )
+        signers = tuple(start.signers)
+        committee = rec.pkg.committee.ids
+        if (
+            list(signers) != sorted(set(signers))
+            or not set(signers) <= set(committee)
+            or len(signers) < rec.pkg.threshold
+            or rec.party_id not in signers
+        ):
+            raise InvalidArguments("invalid signing set", reason="INVALID_PARTY")
+        quarantined = sorted(set(signers) & rec.quarantined)
+        if quarantined:
+            raise FailedPrecondition(
+                f"parties {quarantined} are quarantined for this key", reason="PEER_QUARANTINED"
+            )
+        if len(start.coord_nonce) != 32:
+            raise InvalidArguments("coordinator nonce must be 32 bytes", reason="BAD_ENVELOPE")
+        sid = SessionParams(
+            protocol=ecdsa.PROTOCOL,
+            curve=rec.curve,
+            key_id=rec.pkg.key_id,
+            epoch_from=rec.epoch,
+            epoch_to=rec.epoch,
+            pkg_digest=rec.pkg_digest,
+            set_a=signers,
+            set_b=signers,
+            t_a=rec.pkg.threshold,
+            t_b=rec.pkg.threshold,
+            request_id=prepared.request.request_id,
+            coord_nonce=start.coord_nonce,
+            request_digest=request_digest(start.request),
+        ).sid()
+        if sid in self.sessions:
+            raise FailedPrecondition("session already exists", reason="WRONG_SESSION")
+        members = {m.id: m.node for m in rec.pkg.committee.members if m.id in signers}
+        session = MeshSession(
+            sid=sid,
+            me=rec.party_id,
+            nodes=members,
+            transport=self.transport,
+            round_timeout_s=self.cfg.limits.round_timeout_s,
+            max_round=ecdsa.MAX_ROUND,
+        )
+        self.sessions[sid] = session
+        return session, prepared, signers
+
+    async def _run_sign(
+        self, session: MeshSession, prepared: PreparedSign, signers: tuple[int, ...]
+    ) -> EcdsaSignature:
+        try:
+            return await ecdsa.run_sign(
+                session=session,
+                rec=prepared.key,
+                digest=prepared.message,
+                signers=signers,
+                signer=self.signer,
+                rng=self.rng,
+                registry=self.registry,
+                locks=self.pair_locks,
+                executor=self.executor,
+            )
+        finally:
+            asyncio.get_running_loop().call_later(60, self.sessions.pop, session.sid, None)
+
+    async def join_sign(self, start: peer_pb2.StartSession, coordinator: str) -> bytes:
+        """Member: validate an ECDSA signing start and run our part in the background."""
+        self.require_vault()
+        session, prepared, signers = self._open_sign(start, start.client_identity)
+        if coordinator not in session.nodes.values():
+            self.sessions.pop(session.sid, None)
+            raise FailedPrecondition("coordinator is not in the signing set", reason="NOT_A_MEMBER")
+        self.spawn(self._run_sign(session, prepared, signers))
+        return session.sid
+
+    async def _sign_ecdsa(
+        self, prepared: PreparedSign, raw: bytes, client: str
+    ) -> tuple[EcdsaSignature, list[int]]:
+        """Coordinator: pick t live, unquarantined members; retried only on liveness faults."""
+        rec = prepared.key
+        t = rec.pkg.threshold
+        excluded: set[int] = set()
+        for _attempt in range(3):
+            others = [
+                m
+                for m in rec.pkg.committee.members
+                if m.id != rec.party_id and m.id not in rec.quarantined and m.id not in excluded
+            ]
+            others.sort(key=lambda m: (not self.liveness.is_up(m.node), m.id))
+            if len(others) < t - 1:
+                break
+            chosen = sorted([rec.party_id, *(m.id for m in others[: t - 1])])
+            start = peer_pb2.StartSession(
+                protocol=ecdsa.PROTOCOL,
+                key_id=rec.key_id,
+                coord_nonce=self.rng.random_bytes(32),
+                request=raw,
+                request_type="SignRequest",
+                signers=chosen,
+                epoch=rec.epoch,
+                client_identity=client,
+            )
+            session, prepared_here, signers = self._open_sign(start, client)
+            peers = others[: t - 1]
+            results = await asyncio.gather(
+                *(
+                    self.transport.start(m.node, start, timeout=self.cfg.limits.round_timeout_s)
+                    for m in peers
+                ),
+                return_exceptions=True,
+            )
+            down = [m for m, r in zip(peers, results, strict=True) if isinstance(r, TransportError)]
+            failed = [r for r in results if isinstance(r, BaseException)]
+            if failed:
+                session.aborted = "START_FAILED"
+                await session.notify_abort("START_FAILED")
+                self.sessions.pop(session.sid, None)
+                if not down:
+                    raise failed[0]
+                for m in down:
+                    self.liveness.mark_down(m.node)
+                    excluded.add(m.id)
+                continue
+            sig = await self._run_sign(session, prepared_here, signers)
+            return sig, list(signers)
+        raise TransportError(
+            f"fewer than {t} members of key {rec.key_id} are reachable", reason="NOT_ENOUGH_SIGNERS"
+        )
+
+
+def ed25519_response(
+    prepared: PreparedSign, signature: bytes, signers: list[int]
+) -> signer_pb2.SignResponse:
+    """The Sign response for a FROST signature (XRPL Ed25519 accounts)."""
+    resp = signer_pb2.SignResponse(
+        key_id=prepared.key.key_id, epoch=prepared.key.epoch, signature=signature, signers=signers
+    )
+    signed = xrpl.attach_signature(prepared.tx, signature)
+    resp.xrp.CopyFrom(
+        signer_pb2.XrpSigned(tx_blob=signed.tx_blob, hash=signed.tx_hash, tx_json=signed.tx_json)
+    )
+    return resp
+
+
+def ecdsa_response(
+    prepared: PreparedSign, sig: EcdsaSignature, signers: list[int]
+) -> signer_pb2.SignResponse:
+    """The Sign response for a DKLs23 signature, in the form of the payload's chain."""
+    resp = signer_pb2.SignResponse(
+        key_id=prepared.key.key_id,
+        epoch=prepared.key.epoch,
+        signature=sig.compact(),
+        recovery_id=sig.recid,
+        signers=signers,
+    )
+    if prepared.kind == "xrp":
+        signed = xrpl.attach_signature(prepared.tx, xrpl.der_signature(sig.r, sig.s))
+        resp.xrp.CopyFrom(
+            signer_pb2.XrpSigned(
+                tx_blob=signed.tx_blob, hash=signed.tx_hash, tx_json=signed.tx_json
+            )
+        )
+    elif prepared.kind == "eth_transaction":
+        pk = prepared.key.pkg.group.encode_point(prepared.key.pkg.public_key)
+        etx = prepared.tx.assemble(sig.r, sig.s, sig.recid, address=eth.eth_address(pk))
+        resp.eth_transaction.CopyFrom(
+            signer_pb2.EthSigned(
+                raw_transaction=etx.raw_transaction,
+                hash=etx.hash,
+                r=f"0x{etx.r:064x}",
+                s=f"0x{etx.s:064x}",
+                v=etx.v,
+            )
+        )
+    elif prepared.kind in ("eth_message", "eth_typed_data"):
+        resp.eth_message.CopyFrom(
+            signer_pb2.EthMessageSigned(
+                signature=eth.message_signature(sig.r, sig.s, sig.recid),
+                hash="0x" + prepared.message.hex(),
+            )
+        )
+    return resp
 
 
 async def _maybe_await(x: Any) -> None:
@@ -548,7 +741,11 @@ class PeerService(peer_pb2_grpc.PeerServicer):
     async def Start(
         self, request: peer_pb2.StartSession, context: grpc.aio.ServicerContext
     ) -> peer_pb2.StartAck:
-        sid = await self.node.join_dkg(request, self._peer(context))
+        peer = self._peer(context)
+        if request.protocol == ecdsa.PROTOCOL:
+            sid = await self.node.join_sign(request, peer)
+        else:
+            sid = await self.node.join_dkg(request, peer)
         return peer_pb2.StartAck(sid=sid)
 
     @rpc

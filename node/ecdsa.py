@@ -1,0 +1,184 @@
+"""DKLs23 threshold ECDSA over the cluster: one signing session at one node.
+
+Spec: ``specs/dkls23.md`` §8 (rounds), §5.2 rule S-1 (one Δ-dependent check at a time per pair,
+ban recorded durably before anything else), §10 (abort classes, ban and quarantine); errata 8
+(abort notice), 9 (deadlines).
+
+Every member of the signing set ``S`` runs :func:`run_sign` on its own node, driven by the same
+mesh transport as the DKG (``Peer.Start`` / ``Peer.Deliver``); the coordinator is just the member
+that received ``Signer.Sign``. Rounds:
+
+=====  =======================  ===========================================================
+1      R1_COM (broadcast),      commitment to ``R_i``; OT-extension message as Bob
+       R1_OTE (P2P)
+—      Alice's OT checks        per peer, under the pair lock; a failure bans the pair
+2      R2 (P2P)                 opening of ``R_i``, RVOLE reply as Alice, Γ's, ψ, echo
+—      finish                   checks a–f → presignature (memory only)
+3      R3 (broadcast)           ``(u'_i, w_i, E2_i, m)`` for the digest
+4      E1 disclosure            only after an echo mismatch (§10.3)
+—      finalize                 ``s = Σw/Σu'``, low-s, recovery id, libsecp256k1 verify
+=====  =======================  ===========================================================
+
+Heavy work runs in the executor; the event loop only moves envelopes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
+from typing import Any, TypeVar
+
+from warifu.core.dkls23 import (
+    AbortClass,
+    EcdsaSignature,
+    PairState,
+    SignSession,
+    classify,
+    finalize,
+    pairs_to_ban,
+    round3,
+)
+from warifu.core.dkls23.wire import (
+    MSG_E1_DISCLOSE,
+    MSG_R1_COM,
+    MSG_R1_OTE,
+    MSG_R2,
+    MSG_R3,
+    ROUND_1,
+    ROUND_2,
+    ROUND_3,
+    ROUND_DISCLOSE,
+)
+from warifu.core.envelope import NodeSigner
+from warifu.core.errors import AbortReason, FailedPrecondition, ProtocolAbort
+from warifu.core.rng import Rng
+from warifu.node.keys import KeyRecord, KeyRegistry
+from warifu.node.sessions import MeshSession
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+PROTOCOL = "dkls23-sign"
+MAX_ROUND = ROUND_DISCLOSE
+
+
+class PairLocks:
+    """One asyncio lock per stored Alice state ``(key, epoch, peer)`` (rule S-1).
+
+    A node is one process and owns its keys, so a process-local lock serialises every
+    Δ-dependent check of a pair.
+    """
+
+    def __init__(self) -> None:
+        self._locks: dict[tuple[str, int, int], asyncio.Lock] = {}
+
+    def lock(self, key_id: str, epoch: int, peer: int) -> asyncio.Lock:
+        """The lock of one pair."""
+        return self._locks.setdefault((key_id, epoch, peer), asyncio.Lock())
+
+
+async def run_sign(
+    *,
+    session: MeshSession,
+    rec: KeyRecord,
+    digest: bytes,
+    signers: tuple[int, ...],
+    signer: NodeSigner,
+    rng: Rng,
+    registry: KeyRegistry,
+    locks: PairLocks,
+    executor: Executor,
+) -> EcdsaSignature:
+    """Run one interactive DKLs23 signature at this node (every member of ``S`` does)."""
+    loop = asyncio.get_running_loop()
+
+    async def cpu(fn: Callable[..., T], *args: Any) -> T:
+        return await loop.run_in_executor(executor, fn, *args)
+
+    me = rec.party_id
+    others = [j for j in signers if j != me]
+    refused = sorted(set(others) & rec.quarantined)
+    if refused:
+        raise FailedPrecondition(
+            f"parties {refused} are quarantined for key {rec.key_id}", reason="PEER_QUARANTINED"
+        )
+    share = await registry.share(rec)
+    pairs = await registry.pair_states(rec, others)
+    s = SignSession(
+        key_share=share,
+        signers=signers,
+        sid=session.sid,
+        pairs={j: PairState(bob=b, alice=a) for j, (b, a) in pairs.items()},
+        signer=signer,
+        rng=rng,
+    )
+    try:
+        com, otes = await cpu(s.round1)
+        await asyncio.gather(session.broadcast(com), session.send(otes))
+        r1_com = await session.collect(ROUND_1, others, {MSG_R1_COM})
+        r1_ote = await session.collect(ROUND_1, others, {MSG_R1_OTE})
+        for j, check in await cpu(s.ot_checks, r1_ote, r1_com):
+            async with locks.lock(rec.key_id, rec.epoch, j):
+                if j in rec.quarantined:  # re-read under the lock: a ban may have just landed
+                    raise FailedPrecondition(
+                        f"the OT state with party {j} is banned", reason="PAIR_BANNED"
+                    )
+                try:
+                    await cpu(check)
+                except ProtocolAbort as exc:
+                    await _ban(registry, rec, exc)
+                    raise
+        r2 = await cpu(s.round2, r1_com)
+        await session.send(r2)
+        r2_in = await session.collect(ROUND_2, others, {MSG_R2})
+        try:
+            presig = await cpu(s.finish, r2_in)
+        except ProtocolAbort as exc:
+            if exc.abort_reason is not AbortReason.ECHO_MISMATCH:
+                raise
+            raise await _resolve_echo(session, s, others, cpu) from exc
+        env3, partial = await cpu(lambda: round3(presig, digest, signer=signer))
+        await session.broadcast(env3)
+        r3 = await session.collect(ROUND_3, others, {MSG_R3})
+        sig: EcdsaSignature = await cpu(
+            lambda: finalize(partial, {**r3, me: env3}, committee=rec.pkg.committee)
+        )
+        session.done = True
+        return sig
+    except ProtocolAbort as exc:
+        s.abort()
+        if classify(exc) in (AbortClass.CHEAT_OT, AbortClass.CHEAT_FORMAT):
+            await _ban(registry, rec, exc)
+        session.aborted = session.aborted or exc.abort_reason.value
+        await session.notify_abort(classify(exc).value)
+        raise
+    except BaseException:
+        s.abort()
+        session.aborted = session.aborted or "ABORTED"
+        await session.notify_abort("ABORTED")
+        raise
+
+
+async def _resolve_echo(
+    session: MeshSession,
+    s: SignSession,
+    others: list[int],
+    cpu: Callable[..., Awaitable[Any]],
+) -> ProtocolAbort:
+    """§10.3: everyone discloses the R1_COM envelopes it saw; the verdict names the liar."""
+    await session.broadcast(await cpu(s.e1_disclosure))
+    disclosed = await session.collect(ROUND_DISCLOSE, others, {MSG_E1_DISCLOSE})
+    verdict: ProtocolAbort = await cpu(s.resolve_echo, disclosed)
+    return verdict
+
+
+async def _ban(registry: KeyRegistry, rec: KeyRecord, exc: ProtocolAbort) -> None:
+    """CHEAT-OT / CHEAT-FORMAT: ban the pair both ways and quarantine the culprit, durably."""
+    culprits = set(pairs_to_ban(exc)) | set(exc.culprits)
+    for j in sorted(culprits):
+        if j == rec.party_id:
+            continue
+        await registry.ban_pair(rec, j, exc.abort_reason.value)
