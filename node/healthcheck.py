@@ -13,6 +13,10 @@ Vault is sealed or unreachable (``node/server.py``), so "healthy" means "can sig
 Exit codes: 0 SERVING; 1 anything else (NOT_SERVING, unreachable, TLS refused, timeout);
 2 the configuration cannot be loaded. One line on stdout/stderr says which. Nothing secret
 is printed.
+
+``--liveness`` relaxes "SERVING" to "the process answers at all" (SERVING or NOT_SERVING):
+a node whose Vault is sealed is alive but not ready, and restarting it would not unseal the
+Vault (Kubernetes: readiness = default, liveness = ``--liveness``).
 """
 
 from __future__ import annotations
@@ -84,6 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--target", default="", help="host:port to dial (default: derived from [node] listen)"
     )
+    ap.add_argument(
+        "--liveness",
+        action="store_true",
+        help="succeed on any answer (SERVING or NOT_SERVING): the process is alive",
+    )
     args = ap.parse_args(argv)
     try:
         cfg = load_config(args.config)
@@ -96,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"healthcheck: {exc}", file=sys.stderr)
         return 2
     print(f"{cfg.name}: {status}")
+    if args.liveness:
+        return 0 if status in ("SERVING", "NOT_SERVING") else 1
     return 0 if status == "SERVING" else 1
 
 

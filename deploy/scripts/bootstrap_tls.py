@@ -230,6 +230,7 @@ def bootstrap(args: argparse.Namespace) -> dict[str, object]:
     limits = _limits(args.limit)
     node_owner = _uid_gid(args.node_owner)
     vault_owner = _uid_gid(args.vault_owner)
+    client_owner = _uid_gid(args.client_owner)
 
     plan = {}
     for n in nodes:
@@ -320,11 +321,11 @@ def bootstrap(args: argparse.Namespace) -> dict[str, object]:
         )
         w.write(d / "node.toml", text, node_owner, 0o644)
 
-    w.mkdir(out / "client", None, 0o700)
+    w.mkdir(out / "client", client_owner, 0o700)
     ccert, ckey = issue_cert(ca_pem, ca_key, args.client_name, server=False, client=True)
-    w.write(out / "client" / "ca.pem", ca_pem, None)
-    w.write(out / "client" / "client.pem", ccert, None)
-    w.write(out / "client" / "client.key", ckey, None, 0o600)
+    w.write(out / "client" / "ca.pem", ca_pem, client_owner)
+    w.write(out / "client" / "client.pem", ccert, client_owner)
+    w.write(out / "client" / "client.key", ckey, client_owner, 0o600)
 
     summary: dict[str, object] = {
         "format": 1,
@@ -354,6 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="bootstrap_tls.py",
         description="Generate the CAs, node/client identities and node configs of a cluster.",
+        fromfile_prefix_chars="@",  # @deploy/k8s/bootstrap.args: one argument per line
     )
     ap.add_argument("--out", required=True, help="output directory")
     ap.add_argument("--nodes", default="node-1,node-2,node-3", help="node names, comma-separated")
@@ -391,6 +393,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument(
         "--vault-owner", metavar="UID[:GID]", help="owner of the Vault TLS directories (when root)"
+    )
+    ap.add_argument(
+        "--client-owner", metavar="UID[:GID]", help="owner of the client directory (when root)"
     )
     return ap
 
