@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from warifu.core.curves import SECP256K1
 from warifu.core.curves.secp256k1 import P_FIELD
-from warifu.core.errors import AbortReason, InvalidArguments, ProtocolAbort
+from warifu.core.errors import AbortReason, InvalidArguments, ProtocolAbort, RngFailure
 from warifu.core.ot import vsot
 from warifu.core.ot.common import Q, bit, xor_bytes
 from warifu.core.ot.vsot import (
@@ -544,6 +544,29 @@ def test_judge_false_complaints(honest: Run) -> None:
     assert_verdict(judge(honest, ALICE, a, v5=None), false, ALICE)
 
 
+def test_judge_lying_disclosure_beats_a_real_fault() -> None:
+    """Bob really cheated (a flipped opening), but Alice discloses (Δ_m flipped, a_m + 1) at
+    another index: her disclosure contradicts her own V2 and V4, so her complaint is false
+    (§4: disclosed values must match the complainer's envelopes), whatever Bob did.
+
+    Note: the judge's V2 check alone is not what catches this; the V4 recomputation does too.
+    A disclosure that passes V4 but not V2 would need ``a'_m = a_m ± b`` (Bob's secret), and
+    such a disclosure then also matches V2 (``A_m`` hides ``Δ_m`` perfectly). So the V2 check is
+    implied by the V4 check under discrete log; it is kept because §4 prescribes it.
+    """
+    delta = delta_of(run_vsot())
+    m = index_with(delta, 1)
+    run = run_vsot(tamper={"v5": lambda v5: flip(v5, 64 * ((m + 1) % 256) + 1)})
+    assert_abort(run, AbortReason.VSOT_VERIFY_FAILED, BOB, "alice")
+    true = run.alice.disclose()
+    assert_verdict(judge(run, ALICE, true), AbortReason.VSOT_VERIFY_FAILED, BOB)
+    a_m = int.from_bytes(true[32 + 32 * m : 64 + 32 * m], "big")
+    swapped = bytearray(true)
+    swapped[m >> 3] ^= 1 << (m & 7)
+    swapped[32 + 32 * m : 64 + 32 * m] = ((a_m + 1) % Q).to_bytes(32, "big")
+    assert_verdict(judge(run, ALICE, bytes(swapped)), AbortReason.FALSE_COMPLAINT, ALICE)
+
+
 def test_judge_public_checks_need_no_disclosure(honest: Run) -> None:
     bad_v1 = _bump_z(honest.flows["v1"])
     assert_verdict(judge(honest, ALICE, b"", v1=bad_v1), AbortReason.VSOT_POK_INVALID, BOB)
@@ -556,3 +579,20 @@ def test_judge_public_checks_need_no_disclosure(honest: Run) -> None:
     with pytest.raises(InvalidArguments):
         judge(honest, 99, b"")
     assert h1(OSID, 0, b"x") != h1(OSID, 1, b"x")  # the index is bound
+
+
+def test_rng_failure_fails_closed() -> None:
+    class BrokenRng:
+        def random_bytes(self, n: int) -> bytes:
+            raise RngFailure("broken")
+
+    bob = VsotBob(osid=OSID, peer=ALICE, rng=BrokenRng())
+    with pytest.raises(RngFailure):
+        bob.v1()
+    with pytest.raises(InvalidArguments):
+        bob.v1()
+    alice = VsotAlice(osid=OSID, peer=BOB, rng=BrokenRng())
+    with pytest.raises(RngFailure):
+        alice.v2(run_vsot().flows["v1"])
+    with pytest.raises(InvalidArguments):
+        alice.v2(run_vsot().flows["v1"])

@@ -370,6 +370,7 @@ class VsotBob:
     def v1(self) -> bytes:
         """V1 (98 B): ``B ‖ K ‖ z``, a Schnorr proof of knowledge of ``b``. Spec: §4 V1."""
         require_phase(self._phase, Phase.NEW, "VsotBob.v1")
+        self._phase = Phase.FAILED  # fail closed if the Rng raises
         b = random_nonzero_scalar(self._rng, Q)
         k = random_nonzero_scalar(self._rng, Q)
         big_b = GROUP.base_mul(b)
@@ -506,6 +507,7 @@ class VsotAlice:
             self._fail()
             raise
         ser_b = GROUP.encode_point(big_b)
+        self._phase = Phase.FAILED  # fail closed if the Rng raises
         delta = self._rng.random_bytes(DELTA_BYTES)
         if len(delta) != DELTA_BYTES:
             raise InvalidArguments("rng returned the wrong number of bytes")
