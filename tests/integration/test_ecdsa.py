@@ -17,10 +17,10 @@ import pytest
 from coincurve import PublicKey
 from eth_account import Account
 from eth_account.messages import encode_defunct, encode_typed_data
-from harness import ProcessCluster, process_cluster
 from xrpl.core.binarycodec import decode, encode_for_signing
 from xrpl.core.keypairs import derive_classic_address, is_valid_message
 
+from harness import ProcessCluster, process_cluster
 from warifu.client import KeyInfo, WarifuRpcError
 from warifu.core.chains.xrpl import der_is_strict_low_s, sha512_half
 
