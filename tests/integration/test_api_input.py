@@ -152,9 +152,8 @@ def bad_tx_cases(key: KeyInfo) -> dict[str, tuple[str, str]]:
 def test_api_2_malformed_requests_start_nothing(
     cluster: InProcessCluster, key: KeyInfo, counters: Counters
 ) -> None:
-    """API-2: each malformed Sign / CreateKey is INVALID_ARGUMENT with its own reason (ECDSA keys:
-    FAILED_PRECONDITION SCHEME_NOT_SUPPORTED, not available yet) and starts no session: no
-    coordinator run, no round-1 commit, no DKG session, no nonce at any node."""
+    """API-2: each malformed Sign / CreateKey is INVALID_ARGUMENT with its own reason and starts
+    no session: no coordinator run, no round-1 commit, no DKG session, no nonce at any node."""
     before = counters.snapshot()
     with entry(cluster) as c:
         for what, (tx_json, reason) in bad_tx_cases(key).items():
@@ -171,10 +170,6 @@ def test_api_2_malformed_requests_start_nothing(
             "INVALID_REQUEST_ID",
         )
         create_cases = {
-            "ecdsa-secp256k1 (not available yet)": (
-                {"scheme": "ecdsa-secp256k1", "threshold": 2},
-                (grpc.StatusCode.FAILED_PRECONDITION, "SCHEME_NOT_SUPPORTED"),
-            ),
             "threshold 1": (
                 {"threshold": 1},
                 (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_THRESHOLD"),
@@ -196,7 +191,13 @@ def test_api_2_malformed_requests_start_nothing(
     with ch:
         empty = signer_pb2.SignRequest(request_id=secrets.token_bytes(16), key_id=key.key_id)
         code, reason, _ = rpc_fail(stub.Sign, empty)
-    assert (code, reason) == (grpc.StatusCode.INVALID_ARGUMENT, "MISSING_PAYLOAD")
+        assert (code, reason) == (grpc.StatusCode.INVALID_ARGUMENT, "MISSING_PAYLOAD")
+        for scheme in (common_pb2.SCHEME_UNSPECIFIED, 7):  # no scheme; one this node never heard of
+            no_scheme = signer_pb2.CreateKeyRequest(
+                request_id=secrets.token_bytes(16), scheme=scheme, threshold=2
+            )
+            code, reason, _ = rpc_fail(stub.CreateKey, no_scheme)
+            assert (code, reason) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_SCHEME"), scheme
     assert counters.snapshot() == before
     assert all(n == 0 for n in before["nonces"].values())
 
