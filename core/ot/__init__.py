@@ -21,6 +21,15 @@ from warifu.core.ot.rvole import (
     pair_session_id,
 )
 from warifu.core.ot.vsot import (
+    ALICE_DISCLOSURE_LEN,
+    ALICE_SEEDS_LEN,
+    BOB_DISCLOSURE_LEN,
+    BOB_SEEDS_LEN,
+    V1_LEN,
+    V2_LEN,
+    V3_LEN,
+    V4_LEN,
+    V5_LEN,
     AliceSeeds,
     BobSeeds,
     VsotAlice,
@@ -30,8 +39,17 @@ from warifu.core.ot.vsot import (
 )
 
 __all__ = [
+    "ALICE_DISCLOSURE_LEN",
+    "ALICE_SEEDS_LEN",
+    "BOB_DISCLOSURE_LEN",
+    "BOB_SEEDS_LEN",
     "OTE1_LEN",
     "OTE2_LEN",
+    "V1_LEN",
+    "V2_LEN",
+    "V3_LEN",
+    "V4_LEN",
+    "V5_LEN",
     "AliceSeeds",
     "BobSeeds",
     "RvoleAlice",

@@ -92,7 +92,7 @@ class XofState(Protocol):
     def digest(self, length: int, /) -> bytes: ...
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
 class Ote1:
     """Bob's OT-extension message ``(ν_B, U, x̃, t̃)``; public. Spec: §5.1 step 7."""
 
@@ -100,6 +100,9 @@ class Ote1:
     u: bytes
     x_tilde: bytes
     t_tilde: bytes
+
+    def __repr__(self) -> str:
+        return f"Ote1(nu_b={self.nu_b.hex()}, {len(self.encode())} bytes)"
 
     def encode(self) -> bytes:
         """The fixed 32,832-byte layout."""
@@ -180,10 +183,6 @@ def delta_bits(delta: bytes) -> U8Array:
     return np.unpackbits(np.frombuffer(delta, dtype=np.uint8), bitorder="little")
 
 
-def _check_seeds_psid(psid: bytes) -> None:
-    check_id(psid, "psid")
-
-
 # --------------------------------------------------------------------------------------------
 # Bob: extension receiver
 # --------------------------------------------------------------------------------------------
@@ -197,7 +196,7 @@ class ExtensionBob:
     """
 
     def __init__(self, *, psid: bytes, seeds: BobSeeds, rng: Rng) -> None:
-        _check_seeds_psid(psid)
+        check_id(psid, "psid")
         self._psid = psid
         self._seeds = seeds
         self._rng = rng
@@ -281,7 +280,7 @@ class ExtensionAlice:
     """
 
     def __init__(self, *, psid: bytes, seeds: AliceSeeds, peer: int) -> None:
-        _check_seeds_psid(psid)
+        check_id(psid, "psid")
         check_party(peer, "peer")
         self._psid = psid
         self._seeds = seeds

@@ -185,7 +185,7 @@ def alice_check_values(
     return eta, mus
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
 class Ote2:
     """Alice's RVOLE message ``(ν_A, ã, η, μ)``; public. Spec: §6 Alice step 9."""
 
@@ -193,6 +193,9 @@ class Ote2:
     a_tilde: tuple[int, ...]
     eta: int
     mu: bytes
+
+    def __repr__(self) -> str:
+        return f"Ote2(nu_a={self.nu_a.hex()}, mu={self.mu.hex()}, {len(self.a_tilde)} corrections)"
 
     def encode(self) -> bytes:
         """The fixed 49,248-byte layout."""
