@@ -94,6 +94,8 @@ def cmd_key_create(args: argparse.Namespace) -> int:
             args.scheme,
             threshold=threshold or 0,
             committee=[x for x in (args.committee or "").split(",") if x],
+            allow_raw_digest=args.allow_raw_digest,
+            presign_pool=args.presign_pool,
         )
     _print(
         key.to_json(),
@@ -193,6 +195,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="signers needed (default: the local cluster's --threshold, else a majority)",
     )
     p.add_argument("--committee", help="node names, comma-separated (default: all)")
+    p.add_argument(
+        "--allow-raw-digest", action="store_true", help="let this key sign bare 32-byte digests"
+    )
+    p.add_argument(
+        "--presign-pool",
+        type=int,
+        default=0,
+        help="ECDSA: presignatures to keep ready in memory (one-round signing); 0 = off",
+    )
     p.set_defaults(fn=cmd_key_create)
     p = key.add_parser("show", help="one key")
     common(p)

@@ -303,9 +303,14 @@ class Client:
         threshold: int = 0,
         committee: Sequence[str] = (),
         allow_raw_digest: bool = False,
+        presign_pool: int = 0,
         request_id: bytes | None = None,
     ) -> KeyInfo:
-        """Run a DKG and return the new key (``threshold`` 0 = a majority of the committee)."""
+        """Run a DKG and return the new key (``threshold`` 0 = a majority of the committee).
+
+        ``presign_pool`` (ECDSA keys): how many presignatures each coordinating node keeps ready
+        in memory, so that a signature needs one round instead of three; 0 = off.
+        """
         if scheme not in SCHEMES:
             raise ValueError(f"scheme must be one of {sorted(SCHEMES)}")
         req = signer_pb2.CreateKeyRequest(
@@ -314,6 +319,7 @@ class Client:
             threshold=threshold,
             committee=list(committee),
             allow_raw_digest=allow_raw_digest,
+            presign_pool=presign_pool,
         )
         out, _ = self._call("CreateKey", req, common_pb2.KeyInfo)
         return KeyInfo.from_pb(out)

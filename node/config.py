@@ -91,6 +91,7 @@ class Limits:
     nonce_ttl_s: float = 600.0
     vault_poll_s: float = 1.0
     frost_precommit: int = 0
+    presign_ttl_s: float = 3600.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

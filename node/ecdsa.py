@@ -25,8 +25,9 @@ Heavy work runs in the executor; the event loop only moves envelopes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Executor
 from typing import Any, TypeVar
 
@@ -34,6 +35,7 @@ from warifu.core.dkls23 import (
     AbortClass,
     EcdsaSignature,
     PairState,
+    Presignature,
     SignSession,
     classify,
     finalize,
@@ -62,7 +64,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 PROTOCOL = "dkls23-sign"
+PRESIGN = "dkls23-presign"
+ONLINE = "dkls23-online"
 MAX_ROUND = ROUND_DISCLOSE
+#: The most presignatures a key may keep ready at one coordinator.
+MAX_PRESIGN_POOL = 64
 
 
 class PairLocks:
@@ -93,6 +99,39 @@ async def run_sign(
     executor: Executor,
 ) -> EcdsaSignature:
     """Run one interactive DKLs23 signature at this node (every member of ``S`` does)."""
+    presig = await run_presign(
+        session=session,
+        rec=rec,
+        signers=signers,
+        signer=signer,
+        rng=rng,
+        registry=registry,
+        locks=locks,
+        executor=executor,
+    )
+    return await run_online(
+        session=session,
+        rec=rec,
+        presig=presig,
+        digest=digest,
+        signer=signer,
+        executor=executor,
+        registry=registry,
+    )
+
+
+async def run_presign(
+    *,
+    session: MeshSession,
+    rec: KeyRecord,
+    signers: tuple[int, ...],
+    signer: NodeSigner,
+    rng: Rng,
+    registry: KeyRegistry,
+    locks: PairLocks,
+    executor: Executor,
+) -> Presignature:
+    """Rounds 1–2 (message-independent, §8.1–§8.3): a presignature bound to ``session.sid``."""
     loop = asyncio.get_running_loop()
 
     async def cpu(fn: Callable[..., T], *args: Any) -> T:
@@ -115,7 +154,7 @@ async def run_sign(
         signer=signer,
         rng=rng,
     )
-    try:
+    async with _aborting(session, registry, rec, s):
         com, otes = await cpu(s.round1)
         await asyncio.gather(session.broadcast(com), session.send(otes))
         r1_com = await session.collect(ROUND_1, others, {MSG_R1_COM})
@@ -135,28 +174,70 @@ async def run_sign(
         await session.send(r2)
         r2_in = await session.collect(ROUND_2, others, {MSG_R2})
         try:
-            presig = await cpu(s.finish, r2_in)
+            presig: Presignature = await cpu(s.finish, r2_in)
         except ProtocolAbort as exc:
             if exc.abort_reason is not AbortReason.ECHO_MISMATCH:
                 raise
             raise await _resolve_echo(session, s, others, cpu) from exc
-        env3, partial = await cpu(lambda: round3(presig, digest, signer=signer))
+    return presig
+
+
+async def run_online(
+    *,
+    session: MeshSession,
+    rec: KeyRecord,
+    presig: Presignature,
+    digest: bytes,
+    signer: NodeSigner,
+    executor: Executor,
+    registry: KeyRegistry | None = None,
+    message_bound: bool = True,
+) -> EcdsaSignature:
+    """Round 3 and finalisation (§8.4–§8.5): consumes ``presig`` and returns the signature.
+
+    ``message_bound`` is False for a presignature made before the message was known: then a
+    round-3 message mismatch names nobody (the coordinator may be at fault, §10.1 AMBIGUOUS).
+    """
+    loop = asyncio.get_running_loop()
+    me = rec.party_id
+    others = [j for j in presig.signers if j != me]
+    async with _aborting(session, registry, rec, None):
+        env3, partial = await loop.run_in_executor(
+            executor, lambda: round3(presig, digest, signer=signer)
+        )
         await session.broadcast(env3)
         r3 = await session.collect(ROUND_3, others, {MSG_R3})
-        sig: EcdsaSignature = await cpu(
-            lambda: finalize(partial, {**r3, me: env3}, committee=rec.pkg.committee)
+        sig: EcdsaSignature = await loop.run_in_executor(
+            executor,
+            lambda: finalize(
+                partial,
+                {**r3, me: env3},
+                committee=rec.pkg.committee,
+                message_bound=message_bound,
+            ),
         )
-        session.done = True
-        return sig
+    session.done = True
+    return sig
+
+
+@contextlib.asynccontextmanager
+async def _aborting(
+    session: MeshSession, registry: KeyRegistry | None, rec: KeyRecord, s: SignSession | None
+) -> AsyncIterator[None]:
+    """On any failure: zeroise, ban and quarantine a proven cheater, tell the peers (erratum 8)."""
+    try:
+        yield
     except ProtocolAbort as exc:
-        s.abort()
-        if classify(exc) in (AbortClass.CHEAT_OT, AbortClass.CHEAT_FORMAT):
+        if s is not None:
+            s.abort()
+        if registry is not None and classify(exc) in (AbortClass.CHEAT_OT, AbortClass.CHEAT_FORMAT):
             await _ban(registry, rec, exc)
         session.aborted = session.aborted or exc.abort_reason.value
         await session.notify_abort(classify(exc).value)
         raise
     except BaseException:
-        s.abort()
+        if s is not None:
+            s.abort()
         session.aborted = session.aborted or "ABORTED"
         await session.notify_abort("ABORTED")
         raise

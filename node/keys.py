@@ -47,6 +47,7 @@ class KeyRecord:
     allow_raw_digest: bool
     state_version: int
     quarantined: set[int] = field(default_factory=set)
+    presign_pool: int = 0
     pkg_digest: bytes = b""
 
     def __post_init__(self) -> None:
@@ -127,6 +128,7 @@ class KeyRegistry:
             allow_raw_digest=bool(state.get("allow_raw_digest", False)),
             state_version=version,
             quarantined=set(state.get("quarantined_peers", [])),
+            presign_pool=int(state.get("presign_pool", 0)),
         )
         self._keys[key_id] = rec
         return rec
@@ -245,6 +247,7 @@ class KeyRegistry:
             },
             "allowed_clients": meta["allowed_clients"],
             "allow_raw_digest": meta["allow_raw_digest"],
+            "presign_pool": int(meta.get("presign_pool", 0)),
             "quarantined_peers": [],
             "certificate_digest": None,
         }

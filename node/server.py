@@ -13,7 +13,9 @@ import asyncio
 import functools
 import hashlib
 import logging
+import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -24,9 +26,10 @@ from grpc_reflection.v1alpha import reflection
 
 from warifu.core.chains import eth, xrpl
 from warifu.core.curves import group_by_name
-from warifu.core.dkls23 import EcdsaSignature
+from warifu.core.dkls23 import EcdsaSignature, Presignature, PresignatureStore, presign_sid
 from warifu.core.envelope import NodeSigner
 from warifu.core.errors import (
+    AlreadyConsumed,
     FailedPrecondition,
     InvalidArguments,
     NotFound,
@@ -163,6 +166,11 @@ class Node:
         )
         self.sessions: dict[bytes, MeshSession] = {}
         self.pair_locks = ecdsa.PairLocks()
+        # Presignatures this node holds as a member (memory only, use-once, dkls23.md §8.6) and
+        # the ones it can use as coordinator: key id -> (sid, signers, epoch, expires_at).
+        self.presigs = PresignatureStore(limit_per_key=4 * ecdsa.MAX_PRESIGN_POOL)
+        self.presign_pool: dict[str, deque[tuple[bytes, tuple[int, ...], int, float]]] = {}
+        self._refilling: set[str] = set()
         self.requests = RequestCache()
         self.health = (
             health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
@@ -271,6 +279,7 @@ class Node:
             eth_address=eth.eth_address(pk) if rec.curve == "secp256k1" else "",
             status=rec.status,
             allow_raw_digest=rec.allow_raw_digest,
+            presign_pool=rec.presign_pool,
         )
 
     def culprit_names(self, exc: WarifuError) -> dict[int, str] | None:
@@ -379,7 +388,11 @@ class Node:
                 rng=self.rng,
                 registry=self.registry,
                 executor=self.executor,
-                meta={"allowed_clients": [client], "allow_raw_digest": req.allow_raw_digest},
+                meta={
+                    "allowed_clients": [client],
+                    "allow_raw_digest": req.allow_raw_digest,
+                    "presign_pool": req.presign_pool,
+                },
                 party_out=party_out,
             )
         finally:
@@ -396,6 +409,14 @@ class Node:
                 "create-key request does not decode", reason="MALFORMED_REQUEST"
             ) from exc
         check_request_id(req.request_id)
+        if req.presign_pool > ecdsa.MAX_PRESIGN_POOL:
+            raise InvalidArguments(
+                f"presign_pool must be at most {ecdsa.MAX_PRESIGN_POOL}", reason="INVALID_ARGUMENT"
+            )
+        if req.presign_pool and req.scheme != common_pb2.ECDSA_SECP256K1:
+            raise InvalidArguments(
+                "presignatures exist only for ecdsa-secp256k1 keys", reason="INVALID_ARGUMENT"
+            )
         if len(req.committee) > MAX_COMMITTEE:
             raise ResourceExhausted("committee too large", reason="COMMITTEE_TOO_LARGE")
 
@@ -432,7 +453,10 @@ class Node:
             party: list[Any] = []
             rec = await self._run_dkg(session, committee, key_id, start, req, client, party)
             await dkg.await_done(session, party[0], committee)
-            await self.frost.warm(rec)
+            if rec.curve == "ed25519":
+                await self.frost.warm(rec)
+            elif rec.presign_pool:
+                self.spawn(self._refill_presigs(rec))
             return self.key_info(rec)
 
         result: common_pb2.KeyInfo = await self.requests.run(req.request_id, raw, run)
@@ -476,16 +500,8 @@ class Node:
 
     # -- ECDSA (DKLs23) ----------------------------------------------------------------------
 
-    def _open_sign(
-        self, start: peer_pb2.StartSession, client: str
-    ) -> tuple[MeshSession, PreparedSign, tuple[int, ...]]:
-        """Validate an ECDSA signing start (coordinator or member) and register its session.
-
-        Each member re-validates the original request bytes for the client, rebuilds the digest
-        and checks the signing set itself (DESIGN §3).
-        """
-        prepared = prepare_sign(self.registry, parse_sign_request(start.request), client)
-        rec = prepared.key
+    def _check_signers(self, rec: KeyRecord, start: peer_pb2.StartSession) -> tuple[int, ...]:
+        """The signing set of a start: sorted, in the committee, ≥ t, us in it, none banned."""
         if rec.curve != "secp256k1" or start.key_id != rec.key_id:
             raise InvalidArguments("start names another key", reason="INVALID_ARGUMENT")
         if start.epoch != rec.epoch:
@@ -494,10 +510,9 @@ class Node:
                 reason="STALE_EPOCH",
             )
         signers = tuple(start.signers)
-        committee = rec.pkg.committee.ids
         if (
             list(signers) != sorted(set(signers))
-            or not set(signers) <= set(committee)
+            or not set(signers) <= set(rec.pkg.committee.ids)
             or len(signers) < rec.pkg.threshold
             or rec.party_id not in signers
         ):
@@ -509,21 +524,9 @@ class Node:
             )
         if len(start.coord_nonce) != 32:
             raise InvalidArguments("coordinator nonce must be 32 bytes", reason="BAD_ENVELOPE")
-        sid = SessionParams(
-            protocol=ecdsa.PROTOCOL,
-            curve=rec.curve,
-            key_id=rec.pkg.key_id,
-            epoch_from=rec.epoch,
-            epoch_to=rec.epoch,
-            pkg_digest=rec.pkg_digest,
-            set_a=signers,
-            set_b=signers,
-            t_a=rec.pkg.threshold,
-            t_b=rec.pkg.threshold,
-            request_id=prepared.request.request_id,
-            coord_nonce=start.coord_nonce,
-            request_digest=request_digest(start.request),
-        ).sid()
+        return signers
+
+    def _register(self, sid: bytes, rec: KeyRecord, signers: tuple[int, ...]) -> MeshSession:
         if sid in self.sessions:
             raise FailedPrecondition("session already exists", reason="WRONG_SESSION")
         members = {m.id: m.node for m in rec.pkg.committee.members if m.id in signers}
@@ -536,6 +539,265 @@ class Node:
             max_round=ecdsa.MAX_ROUND,
         )
         self.sessions[sid] = session
+        return session
+
+    def _session_id(
+        self,
+        protocol: str,
+        rec: KeyRecord,
+        signers: tuple[int, ...],
+        request_id: bytes,
+        coord_nonce: bytes,
+        raw: bytes,
+    ) -> bytes:
+        return SessionParams(
+            protocol=protocol,
+            curve=rec.curve,
+            key_id=rec.pkg.key_id,
+            epoch_from=rec.epoch,
+            epoch_to=rec.epoch,
+            pkg_digest=rec.pkg_digest,
+            set_a=signers,
+            set_b=signers,
+            t_a=rec.pkg.threshold,
+            t_b=rec.pkg.threshold,
+            request_id=request_id,
+            coord_nonce=coord_nonce,
+            request_digest=request_digest(raw),
+        ).sid()
+
+    def _open_presign(
+        self, start: peer_pb2.StartSession
+    ) -> tuple[MeshSession, KeyRecord, tuple[int, ...]]:
+        """Validate a presign start (rounds 1–2 only); its session id is ``presign_sid(sid, 0)``."""
+        rec = self.registry.get(start.key_id)
+        if rec.status != "ACTIVE":
+            raise FailedPrecondition(
+                f"key {rec.key_id} is {rec.status}", reason=f"KEY_{rec.status}"
+            )
+        if not rec.presign_pool:
+            raise FailedPrecondition(
+                "presignatures are off for this key", reason="PRESIGN_DISABLED"
+            )
+        if start.request:
+            raise InvalidArguments(
+                "a presign session carries no request", reason="INVALID_ARGUMENT"
+            )
+        signers = self._check_signers(rec, start)
+        sid = self._session_id(ecdsa.PRESIGN, rec, signers, bytes(16), start.coord_nonce, b"")
+        return self._register(presign_sid(sid, 0), rec, signers), rec, signers
+
+    async def _presign(
+        self, session: MeshSession, rec: KeyRecord, signers: tuple[int, ...]
+    ) -> float:
+        """Run rounds 1–2 and keep the presignature in memory; returns its expiry time."""
+        try:
+            presig = await ecdsa.run_presign(
+                session=session,
+                rec=rec,
+                signers=signers,
+                signer=self.signer,
+                rng=self.rng,
+                registry=self.registry,
+                locks=self.pair_locks,
+                executor=self.executor,
+            )
+            expires = time.monotonic() + self.cfg.limits.presign_ttl_s
+            self.presigs.put(presig, expires_at=expires)
+            return expires
+        finally:
+            session.done = True
+            self.sessions.pop(session.sid, None)  # the online session reuses this sid
+
+    async def join_presign(self, start: peer_pb2.StartSession, coordinator: str) -> bytes:
+        """Member: validate a presign start and run rounds 1–2 in the background."""
+        self.require_vault()
+        session, rec, signers = self._open_presign(start)
+        if coordinator not in session.nodes.values():
+            self.sessions.pop(session.sid, None)
+            raise FailedPrecondition("coordinator is not in the signing set", reason="NOT_A_MEMBER")
+        self.spawn(self._presign(session, rec, signers))
+        return session.sid
+
+    def _choose_signers(self, rec: KeyRecord, excluded: set[int]) -> list[Member] | None:
+        others = [
+            m
+            for m in rec.pkg.committee.members
+            if m.id != rec.party_id and m.id not in rec.quarantined and m.id not in excluded
+        ]
+        others.sort(key=lambda m: (not self.liveness.is_up(m.node), m.id))
+        t = rec.pkg.threshold
+        return others[: t - 1] if len(others) >= t - 1 else None
+
+    async def _start_members(
+        self, session: MeshSession, start: peer_pb2.StartSession, peers: list[Member]
+    ) -> None:
+        """Start the session at every other member; on failure abort it and raise."""
+        results = await asyncio.gather(
+            *(
+                self.transport.start(m.node, start, timeout=self.cfg.limits.round_timeout_s)
+                for m in peers
+            ),
+            return_exceptions=True,
+        )
+        failed = [
+            (m, r) for m, r in zip(peers, results, strict=True) if isinstance(r, BaseException)
+        ]
+        if not failed:
+            return
+        session.aborted = "START_FAILED"
+        await session.notify_abort("START_FAILED")
+        self.sessions.pop(session.sid, None)
+        for m, r in failed:
+            if isinstance(r, TransportError):
+                self.liveness.mark_down(m.node)
+                raise _MemberDown(m.id, r)
+        raise failed[0][1]
+
+    async def _refill_presigs(self, rec: KeyRecord) -> None:
+        """Coordinator: top up this key's pool of presignatures in the background."""
+        if rec.key_id in self._refilling:
+            return
+        self._refilling.add(rec.key_id)
+        try:
+            pool = self.presign_pool.setdefault(rec.key_id, deque())
+            while len(pool) < rec.presign_pool and rec.status == "ACTIVE":
+                peers = self._choose_signers(rec, set())
+                if peers is None:
+                    return
+                start = peer_pb2.StartSession(
+                    protocol=ecdsa.PRESIGN,
+                    key_id=rec.key_id,
+                    coord_nonce=self.rng.random_bytes(32),
+                    signers=sorted([rec.party_id, *(m.id for m in peers)]),
+                    epoch=rec.epoch,
+                )
+                session, _, signers = self._open_presign(start)
+                await self._start_members(session, start, peers)
+                expires = await self._presign(session, rec, signers)
+                pool.append((session.sid, signers, rec.epoch, expires))
+        except (WarifuError, _MemberDown) as exc:
+            log.info("presignature refill for %s stopped: %s", rec.key_id, exc)
+        finally:
+            self._refilling.discard(rec.key_id)
+
+    def _open_online(
+        self, start: peer_pb2.StartSession, client: str
+    ) -> tuple[MeshSession, PreparedSign, Presignature]:
+        """Validate an online start: the request (re-validated here), then take the presignature."""
+        prepared = prepare_sign(self.registry, parse_sign_request(start.request), client)
+        rec = prepared.key
+        signers = self._check_signers(rec, start)
+        try:
+            presig = self.presigs.take(start.presig_sid)
+        except AlreadyConsumed as exc:
+            raise FailedPrecondition(str(exc), reason=exc.reason) from None
+        if (
+            presig.signers != signers
+            or presig.key_id != rec.pkg.key_id
+            or presig.epoch != rec.epoch
+        ):
+            presig.discard()
+            raise FailedPrecondition(
+                "presignature does not match the session", reason="PRESIG_UNKNOWN_OR_CONSUMED"
+            )
+        try:
+            session = self._register(start.presig_sid, rec, signers)
+        except BaseException:
+            presig.discard()
+            raise
+        return session, prepared, presig
+
+    async def _online(
+        self, session: MeshSession, prepared: PreparedSign, presig: Presignature
+    ) -> EcdsaSignature:
+        try:
+            return await ecdsa.run_online(
+                session=session,
+                rec=prepared.key,
+                presig=presig,
+                digest=prepared.message,
+                signer=self.signer,
+                executor=self.executor,
+                registry=self.registry,
+                message_bound=False,
+            )
+        finally:
+            asyncio.get_running_loop().call_later(60, self.sessions.pop, session.sid, None)
+
+    async def join_online(self, start: peer_pb2.StartSession, coordinator: str) -> bytes:
+        """Member: validate an online start, consume our presignature, run round 3."""
+        self.require_vault()
+        session, prepared, presig = self._open_online(start, start.client_identity)
+        if coordinator not in session.nodes.values():
+            presig.discard()
+            self.sessions.pop(session.sid, None)
+            raise FailedPrecondition("coordinator is not in the signing set", reason="NOT_A_MEMBER")
+        self.spawn(self._online(session, prepared, presig))
+        return session.sid
+
+    async def _sign_presigned(
+        self, prepared: PreparedSign, raw: bytes, client: str
+    ) -> tuple[EcdsaSignature, list[int]] | None:
+        """One-round signature from a pooled presignature, or None to fall back to 3 rounds."""
+        rec = prepared.key
+        pool = self.presign_pool.get(rec.key_id)
+        now = time.monotonic()
+        while pool:
+            sid, signers, epoch, expires = pool.popleft()
+            nodes = [rec.pkg.committee.member(j).node for j in signers if j != rec.party_id]
+            if (
+                epoch != rec.epoch
+                or expires <= now
+                or set(signers) & rec.quarantined
+                or not all(self.liveness.is_up(n) for n in nodes)
+            ):
+                self.presigs.discard(sid)
+                continue
+            start = peer_pb2.StartSession(
+                protocol=ecdsa.ONLINE,
+                key_id=rec.key_id,
+                coord_nonce=self.rng.random_bytes(32),
+                request=raw,
+                request_type="SignRequest",
+                signers=signers,
+                epoch=rec.epoch,
+                client_identity=client,
+                presig_sid=sid,
+            )
+            try:
+                session, prepared_here, presig = self._open_online(start, client)
+                peers = [
+                    m for m in rec.pkg.committee.members if m.id in signers and m.id != rec.party_id
+                ]
+                await self._start_members(session, start, peers)
+            except (FailedPrecondition, TransportError, _MemberDown) as exc:
+                log.info("presignature %s not usable (%s); trying the next", sid.hex()[:16], exc)
+                continue
+            sig = await self._online(session, prepared_here, presig)
+            return sig, list(signers)
+        return None
+
+    def _open_sign(
+        self, start: peer_pb2.StartSession, client: str
+    ) -> tuple[MeshSession, PreparedSign, tuple[int, ...]]:
+        """Validate an ECDSA signing start (coordinator or member) and register its session.
+
+        Each member re-validates the original request bytes for the client, rebuilds the digest
+        and checks the signing set itself (DESIGN §3).
+        """
+        prepared = prepare_sign(self.registry, parse_sign_request(start.request), client)
+        rec = prepared.key
+        signers = self._check_signers(rec, start)
+        sid = self._session_id(
+            ecdsa.PROTOCOL,
+            rec,
+            signers,
+            prepared.request.request_id,
+            start.coord_nonce,
+            start.request,
+        )
+        session = self._register(sid, rec, signers)
         return session, prepared, signers
 
     async def _run_sign(
@@ -569,56 +831,53 @@ class Node:
     async def _sign_ecdsa(
         self, prepared: PreparedSign, raw: bytes, client: str
     ) -> tuple[EcdsaSignature, list[int]]:
-        """Coordinator: pick t live, unquarantined members; retried only on liveness faults."""
+        """Coordinator: from a presignature if one is ready, else 3 rounds with t live members.
+
+        Retried with another signing set only on liveness faults at the start (never after a
+        cryptographic abort).
+        """
         rec = prepared.key
-        t = rec.pkg.threshold
+        if rec.presign_pool:
+            done = await self._sign_presigned(prepared, raw, client)
+            self.spawn(self._refill_presigs(rec))
+            if done is not None:
+                return done
         excluded: set[int] = set()
         for _attempt in range(3):
-            others = [
-                m
-                for m in rec.pkg.committee.members
-                if m.id != rec.party_id and m.id not in rec.quarantined and m.id not in excluded
-            ]
-            others.sort(key=lambda m: (not self.liveness.is_up(m.node), m.id))
-            if len(others) < t - 1:
+            peers = self._choose_signers(rec, excluded)
+            if peers is None:
                 break
-            chosen = sorted([rec.party_id, *(m.id for m in others[: t - 1])])
             start = peer_pb2.StartSession(
                 protocol=ecdsa.PROTOCOL,
                 key_id=rec.key_id,
                 coord_nonce=self.rng.random_bytes(32),
                 request=raw,
                 request_type="SignRequest",
-                signers=chosen,
+                signers=sorted([rec.party_id, *(m.id for m in peers)]),
                 epoch=rec.epoch,
                 client_identity=client,
             )
             session, prepared_here, signers = self._open_sign(start, client)
-            peers = others[: t - 1]
-            results = await asyncio.gather(
-                *(
-                    self.transport.start(m.node, start, timeout=self.cfg.limits.round_timeout_s)
-                    for m in peers
-                ),
-                return_exceptions=True,
-            )
-            down = [m for m, r in zip(peers, results, strict=True) if isinstance(r, TransportError)]
-            failed = [r for r in results if isinstance(r, BaseException)]
-            if failed:
-                session.aborted = "START_FAILED"
-                await session.notify_abort("START_FAILED")
-                self.sessions.pop(session.sid, None)
-                if not down:
-                    raise failed[0]
-                for m in down:
-                    self.liveness.mark_down(m.node)
-                    excluded.add(m.id)
+            try:
+                await self._start_members(session, start, peers)
+            except _MemberDown as down:
+                excluded.add(down.party)
                 continue
             sig = await self._run_sign(session, prepared_here, signers)
             return sig, list(signers)
         raise TransportError(
-            f"fewer than {t} members of key {rec.key_id} are reachable", reason="NOT_ENOUGH_SIGNERS"
+            f"fewer than {rec.pkg.threshold} members of key {rec.key_id} are reachable",
+            reason="NOT_ENOUGH_SIGNERS",
         )
+
+
+class _MemberDown(Exception):
+    """A member could not be reached when a session started (liveness, never blame)."""
+
+    def __init__(self, party: int, error: WarifuError) -> None:
+        super().__init__(str(error))
+        self.party = party
+        self.error = error
 
 
 def ed25519_response(
@@ -744,6 +1003,10 @@ class PeerService(peer_pb2_grpc.PeerServicer):
         peer = self._peer(context)
         if request.protocol == ecdsa.PROTOCOL:
             sid = await self.node.join_sign(request, peer)
+        elif request.protocol == ecdsa.PRESIGN:
+            sid = await self.node.join_presign(request, peer)
+        elif request.protocol == ecdsa.ONLINE:
+            sid = await self.node.join_online(request, peer)
         else:
             sid = await self.node.join_dkg(request, peer)
         return peer_pb2.StartAck(sid=sid)

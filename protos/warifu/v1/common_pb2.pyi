@@ -83,6 +83,7 @@ class KeyInfo(_message.Message):
     ETH_ADDRESS_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
     ALLOW_RAW_DIGEST_FIELD_NUMBER: _builtins.int
+    PRESIGN_POOL_FIELD_NUMBER: _builtins.int
     key_id: _builtins.str
     """UUID"""
     scheme: Global___Scheme.ValueType
@@ -97,6 +98,8 @@ class KeyInfo(_message.Message):
     status: _builtins.str
     """ACTIVE, TRANSITIONING, QUARANTINED, ..."""
     allow_raw_digest: _builtins.bool
+    presign_pool: _builtins.int
+    """ECDSA: presignatures kept ready (0 = off)"""
     @_builtins.property
     def parties(self) -> _containers.RepeatedCompositeFieldContainer[Global___Party]: ...
     def __init__(
@@ -112,10 +115,11 @@ class KeyInfo(_message.Message):
         eth_address: _builtins.str = ...,
         status: _builtins.str = ...,
         allow_raw_digest: _builtins.bool = ...,
+        presign_pool: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_raw_digest", b"allow_raw_digest", "epoch", b"epoch", "eth_address", b"eth_address", "key_id", b"key_id", "parties", b"parties", "public_key", b"public_key", "scheme", b"scheme", "status", b"status", "threshold", b"threshold", "xrp_address", b"xrp_address"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_raw_digest", b"allow_raw_digest", "epoch", b"epoch", "eth_address", b"eth_address", "key_id", b"key_id", "parties", b"parties", "presign_pool", b"presign_pool", "public_key", b"public_key", "scheme", b"scheme", "status", b"status", "threshold", b"threshold", "xrp_address", b"xrp_address"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from warifu.v1 import common_pb2 as warifu_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14warifu/v1/peer.proto\x12\twarifu.v1\x1a\x16warifu/v1/common.proto\"\xdd\x01\n\x0cStartSession\x12\x10\n\x08protocol\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63oord_nonce\x18\x03 \x01(\x0c\x12\x0f\n\x07request\x18\x04 \x01(\x0c\x12\x14\n\x0crequest_type\x18\x05 \x01(\t\x12#\n\tcommittee\x18\x06 \x03(\x0b\x32\x10.warifu.v1.Party\x12\x11\n\tthreshold\x18\x07 \x01(\r\x12\x17\n\x0f\x63lient_identity\x18\x08 \x01(\t\x12\x0f\n\x07signers\x18\t \x03(\r\x12\r\n\x05\x65poch\x18\n \x01(\x04\"\x17\n\x08StartAck\x12\x0b\n\x03sid\x18\x01 \x01(\x0c\"\x0c\n\nDeliverAck\"*\n\x0b\x41\x62ortNotice\x12\x0b\n\x03sid\x18\x01 \x01(\x0c\x12\x0e\n\x06reason\x18\x02 \x01(\t\"B\n\x12\x46rostCommitRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\r\n\x05\x63ount\x18\x03 \x01(\r\"=\n\x0f\x46rostCommitment\x12\x15\n\rcommitment_id\x18\x01 \x01(\x0c\x12\x13\n\x0b\x63ommitments\x18\x02 \x01(\x0c\"=\n\x13\x46rostCommitResponse\x12&\n\tenvelopes\x18\x01 \x03(\x0b\x32\x13.warifu.v1.Envelope\"\xb1\x01\n\x10\x46rostSignRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\x0f\n\x07request\x18\x03 \x01(\x0c\x12\x17\n\x0f\x63lient_identity\x18\x04 \x01(\t\x12\x13\n\x0b\x63oord_nonce\x18\x05 \x01(\x0c\x12\x17\n\x0fsigning_package\x18\x06 \x01(\x0c\x12\x15\n\rcommitment_id\x18\x07 \x01(\x0c\x12\x0f\n\x07signers\x18\x08 \x03(\r\"\"\n\x10KeyStatusRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\"V\n\x11KeyStatusResponse\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x12\n\npkg_digest\x18\x04 \x01(\x0c\x32\x81\x03\n\x04Peer\x12\x35\n\x05Start\x12\x17.warifu.v1.StartSession\x1a\x13.warifu.v1.StartAck\x12\x35\n\x07\x44\x65liver\x12\x13.warifu.v1.Envelope\x1a\x15.warifu.v1.DeliverAck\x12\x36\n\x05\x41\x62ort\x12\x16.warifu.v1.AbortNotice\x1a\x15.warifu.v1.DeliverAck\x12L\n\x0b\x46rostCommit\x12\x1d.warifu.v1.FrostCommitRequest\x1a\x1e.warifu.v1.FrostCommitResponse\x12=\n\tFrostSign\x12\x1b.warifu.v1.FrostSignRequest\x1a\x13.warifu.v1.Envelope\x12\x46\n\tKeyStatus\x12\x1b.warifu.v1.KeyStatusRequest\x1a\x1c.warifu.v1.KeyStatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14warifu/v1/peer.proto\x12\twarifu.v1\x1a\x16warifu/v1/common.proto\"\xf1\x01\n\x0cStartSession\x12\x10\n\x08protocol\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63oord_nonce\x18\x03 \x01(\x0c\x12\x0f\n\x07request\x18\x04 \x01(\x0c\x12\x14\n\x0crequest_type\x18\x05 \x01(\t\x12#\n\tcommittee\x18\x06 \x03(\x0b\x32\x10.warifu.v1.Party\x12\x11\n\tthreshold\x18\x07 \x01(\r\x12\x17\n\x0f\x63lient_identity\x18\x08 \x01(\t\x12\x0f\n\x07signers\x18\t \x03(\r\x12\r\n\x05\x65poch\x18\n \x01(\x04\x12\x12\n\npresig_sid\x18\x0b \x01(\x0c\"\x17\n\x08StartAck\x12\x0b\n\x03sid\x18\x01 \x01(\x0c\"\x0c\n\nDeliverAck\"*\n\x0b\x41\x62ortNotice\x12\x0b\n\x03sid\x18\x01 \x01(\x0c\x12\x0e\n\x06reason\x18\x02 \x01(\t\"B\n\x12\x46rostCommitRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\r\n\x05\x63ount\x18\x03 \x01(\r\"=\n\x0f\x46rostCommitment\x12\x15\n\rcommitment_id\x18\x01 \x01(\x0c\x12\x13\n\x0b\x63ommitments\x18\x02 \x01(\x0c\"=\n\x13\x46rostCommitResponse\x12&\n\tenvelopes\x18\x01 \x03(\x0b\x32\x13.warifu.v1.Envelope\"\xb1\x01\n\x10\x46rostSignRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\x0f\n\x07request\x18\x03 \x01(\x0c\x12\x17\n\x0f\x63lient_identity\x18\x04 \x01(\t\x12\x13\n\x0b\x63oord_nonce\x18\x05 \x01(\x0c\x12\x17\n\x0fsigning_package\x18\x06 \x01(\x0c\x12\x15\n\rcommitment_id\x18\x07 \x01(\x0c\x12\x0f\n\x07signers\x18\x08 \x03(\r\"\"\n\x10KeyStatusRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\"V\n\x11KeyStatusResponse\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x12\n\npkg_digest\x18\x04 \x01(\x0c\x32\x81\x03\n\x04Peer\x12\x35\n\x05Start\x12\x17.warifu.v1.StartSession\x1a\x13.warifu.v1.StartAck\x12\x35\n\x07\x44\x65liver\x12\x13.warifu.v1.Envelope\x1a\x15.warifu.v1.DeliverAck\x12\x36\n\x05\x41\x62ort\x12\x16.warifu.v1.AbortNotice\x1a\x15.warifu.v1.DeliverAck\x12L\n\x0b\x46rostCommit\x12\x1d.warifu.v1.FrostCommitRequest\x1a\x1e.warifu.v1.FrostCommitResponse\x12=\n\tFrostSign\x12\x1b.warifu.v1.FrostSignRequest\x1a\x13.warifu.v1.Envelope\x12\x46\n\tKeyStatus\x12\x1b.warifu.v1.KeyStatusRequest\x1a\x1c.warifu.v1.KeyStatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,25 +33,25 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'warifu.v1.peer_pb2', _globa
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_STARTSESSION']._serialized_start=60
-  _globals['_STARTSESSION']._serialized_end=281
-  _globals['_STARTACK']._serialized_start=283
-  _globals['_STARTACK']._serialized_end=306
-  _globals['_DELIVERACK']._serialized_start=308
-  _globals['_DELIVERACK']._serialized_end=320
-  _globals['_ABORTNOTICE']._serialized_start=322
-  _globals['_ABORTNOTICE']._serialized_end=364
-  _globals['_FROSTCOMMITREQUEST']._serialized_start=366
-  _globals['_FROSTCOMMITREQUEST']._serialized_end=432
-  _globals['_FROSTCOMMITMENT']._serialized_start=434
-  _globals['_FROSTCOMMITMENT']._serialized_end=495
-  _globals['_FROSTCOMMITRESPONSE']._serialized_start=497
-  _globals['_FROSTCOMMITRESPONSE']._serialized_end=558
-  _globals['_FROSTSIGNREQUEST']._serialized_start=561
-  _globals['_FROSTSIGNREQUEST']._serialized_end=738
-  _globals['_KEYSTATUSREQUEST']._serialized_start=740
-  _globals['_KEYSTATUSREQUEST']._serialized_end=774
-  _globals['_KEYSTATUSRESPONSE']._serialized_start=776
-  _globals['_KEYSTATUSRESPONSE']._serialized_end=862
-  _globals['_PEER']._serialized_start=865
-  _globals['_PEER']._serialized_end=1250
+  _globals['_STARTSESSION']._serialized_end=301
+  _globals['_STARTACK']._serialized_start=303
+  _globals['_STARTACK']._serialized_end=326
+  _globals['_DELIVERACK']._serialized_start=328
+  _globals['_DELIVERACK']._serialized_end=340
+  _globals['_ABORTNOTICE']._serialized_start=342
+  _globals['_ABORTNOTICE']._serialized_end=384
+  _globals['_FROSTCOMMITREQUEST']._serialized_start=386
+  _globals['_FROSTCOMMITREQUEST']._serialized_end=452
+  _globals['_FROSTCOMMITMENT']._serialized_start=454
+  _globals['_FROSTCOMMITMENT']._serialized_end=515
+  _globals['_FROSTCOMMITRESPONSE']._serialized_start=517
+  _globals['_FROSTCOMMITRESPONSE']._serialized_end=578
+  _globals['_FROSTSIGNREQUEST']._serialized_start=581
+  _globals['_FROSTSIGNREQUEST']._serialized_end=758
+  _globals['_KEYSTATUSREQUEST']._serialized_start=760
+  _globals['_KEYSTATUSREQUEST']._serialized_end=794
+  _globals['_KEYSTATUSRESPONSE']._serialized_start=796
+  _globals['_KEYSTATUSRESPONSE']._serialized_end=882
+  _globals['_PEER']._serialized_start=885
+  _globals['_PEER']._serialized_end=1270
 # @@protoc_insertion_point(module_scope)

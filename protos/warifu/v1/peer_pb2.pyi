@@ -33,8 +33,9 @@ class StartSession(_message.Message):
     CLIENT_IDENTITY_FIELD_NUMBER: _builtins.int
     SIGNERS_FIELD_NUMBER: _builtins.int
     EPOCH_FIELD_NUMBER: _builtins.int
+    PRESIG_SID_FIELD_NUMBER: _builtins.int
     protocol: _builtins.str
-    """"dkg", "dkls23-sign" """
+    """"dkg", "dkls23-sign", "dkls23-presign", "dkls23-online" """
     key_id: _builtins.str
     """UUID chosen by the coordinator"""
     coord_nonce: _builtins.bytes
@@ -48,6 +49,8 @@ class StartSession(_message.Message):
     """the CN of the client certificate the coordinator saw"""
     epoch: _builtins.int
     """signing sessions: the key epoch"""
+    presig_sid: _builtins.bytes
+    """"dkls23-online": the presignature this signature consumes"""
     @_builtins.property
     def committee(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Party]:
         """ids assigned in node-name order"""
@@ -69,10 +72,11 @@ class StartSession(_message.Message):
         client_identity: _builtins.str = ...,
         signers: _abc.Iterable[_builtins.int] | None = ...,
         epoch: _builtins.int = ...,
+        presig_sid: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_identity", b"client_identity", "committee", b"committee", "coord_nonce", b"coord_nonce", "epoch", b"epoch", "key_id", b"key_id", "protocol", b"protocol", "request", b"request", "request_type", b"request_type", "signers", b"signers", "threshold", b"threshold"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_identity", b"client_identity", "committee", b"committee", "coord_nonce", b"coord_nonce", "epoch", b"epoch", "key_id", b"key_id", "presig_sid", b"presig_sid", "protocol", b"protocol", "request", b"request", "request_type", b"request_type", "signers", b"signers", "threshold", b"threshold"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from warifu.v1 import common_pb2 as warifu_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16warifu/v1/signer.proto\x12\twarifu.v1\x1a\x16warifu/v1/common.proto\"\x89\x01\n\x10\x43reateKeyRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\x0c\x12!\n\x06scheme\x18\x02 \x01(\x0e\x32\x11.warifu.v1.Scheme\x12\x11\n\tthreshold\x18\x03 \x01(\r\x12\x11\n\tcommittee\x18\x04 \x03(\t\x12\x18\n\x10\x61llow_raw_digest\x18\x05 \x01(\x08\"\x1f\n\rGetKeyRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\"\x11\n\x0fListKeysRequest\"4\n\x10ListKeysResponse\x12 \n\x04keys\x18\x01 \x03(\x0b\x32\x12.warifu.v1.KeyInfo\"!\n\x0eXrpTransaction\x12\x0f\n\x07tx_json\x18\x01 \x01(\t\"!\n\x0e\x45thTransaction\x12\x0f\n\x07tx_json\x18\x01 \x01(\t\"\x1d\n\nEthMessage\x12\x0f\n\x07message\x18\x01 \x01(\x0c\"\'\n\x0c\x45thTypedData\x12\x17\n\x0ftyped_data_json\x18\x01 \x01(\t\"\x1b\n\tRawDigest\x12\x0e\n\x06\x64igest\x18\x01 \x01(\x0c\"\xa9\x02\n\x0bSignRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\x0c\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12(\n\x03xrp\x18\n \x01(\x0b\x32\x19.warifu.v1.XrpTransactionH\x00\x12\x34\n\x0f\x65th_transaction\x18\x0b \x01(\x0b\x32\x19.warifu.v1.EthTransactionH\x00\x12,\n\x0b\x65th_message\x18\x0c \x01(\x0b\x32\x15.warifu.v1.EthMessageH\x00\x12\x31\n\x0e\x65th_typed_data\x18\r \x01(\x0b\x32\x17.warifu.v1.EthTypedDataH\x00\x12*\n\nraw_digest\x18\x0e \x01(\x0b\x32\x14.warifu.v1.RawDigestH\x00\x42\t\n\x07payload\";\n\tXrpSigned\x12\x0f\n\x07tx_blob\x18\x01 \x01(\t\x12\x0c\n\x04hash\x18\x02 \x01(\t\x12\x0f\n\x07tx_json\x18\x03 \x01(\t\"S\n\tEthSigned\x12\x17\n\x0fraw_transaction\x18\x01 \x01(\t\x12\x0c\n\x04hash\x18\x02 \x01(\t\x12\t\n\x01r\x18\x03 \x01(\t\x12\t\n\x01s\x18\x04 \x01(\t\x12\t\n\x01v\x18\x05 \x01(\x04\"3\n\x10\x45thMessageSigned\x12\x11\n\tsignature\x18\x01 \x01(\t\x12\x0c\n\x04hash\x18\x02 \x01(\t\"\xfa\x01\n\x0cSignResponse\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\x11\n\tsignature\x18\x03 \x01(\x0c\x12\x13\n\x0brecovery_id\x18\x04 \x01(\r\x12#\n\x03xrp\x18\n \x01(\x0b\x32\x14.warifu.v1.XrpSignedH\x00\x12/\n\x0f\x65th_transaction\x18\x0b \x01(\x0b\x32\x14.warifu.v1.EthSignedH\x00\x12\x32\n\x0b\x65th_message\x18\x0c \x01(\x0b\x32\x1b.warifu.v1.EthMessageSignedH\x00\x12\x0f\n\x07signers\x18\x14 \x03(\rB\x08\n\x06result2\xfc\x01\n\x06Signer\x12<\n\tCreateKey\x12\x1b.warifu.v1.CreateKeyRequest\x1a\x12.warifu.v1.KeyInfo\x12\x36\n\x06GetKey\x12\x18.warifu.v1.GetKeyRequest\x1a\x12.warifu.v1.KeyInfo\x12\x43\n\x08ListKeys\x12\x1a.warifu.v1.ListKeysRequest\x1a\x1b.warifu.v1.ListKeysResponse\x12\x37\n\x04Sign\x12\x16.warifu.v1.SignRequest\x1a\x17.warifu.v1.SignResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16warifu/v1/signer.proto\x12\twarifu.v1\x1a\x16warifu/v1/common.proto\"\x9f\x01\n\x10\x43reateKeyRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\x0c\x12!\n\x06scheme\x18\x02 \x01(\x0e\x32\x11.warifu.v1.Scheme\x12\x11\n\tthreshold\x18\x03 \x01(\r\x12\x11\n\tcommittee\x18\x04 \x03(\t\x12\x18\n\x10\x61llow_raw_digest\x18\x05 \x01(\x08\x12\x14\n\x0cpresign_pool\x18\x06 \x01(\r\"\x1f\n\rGetKeyRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\"\x11\n\x0fListKeysRequest\"4\n\x10ListKeysResponse\x12 \n\x04keys\x18\x01 \x03(\x0b\x32\x12.warifu.v1.KeyInfo\"!\n\x0eXrpTransaction\x12\x0f\n\x07tx_json\x18\x01 \x01(\t\"!\n\x0e\x45thTransaction\x12\x0f\n\x07tx_json\x18\x01 \x01(\t\"\x1d\n\nEthMessage\x12\x0f\n\x07message\x18\x01 \x01(\x0c\"\'\n\x0c\x45thTypedData\x12\x17\n\x0ftyped_data_json\x18\x01 \x01(\t\"\x1b\n\tRawDigest\x12\x0e\n\x06\x64igest\x18\x01 \x01(\x0c\"\xa9\x02\n\x0bSignRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\x0c\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12(\n\x03xrp\x18\n \x01(\x0b\x32\x19.warifu.v1.XrpTransactionH\x00\x12\x34\n\x0f\x65th_transaction\x18\x0b \x01(\x0b\x32\x19.warifu.v1.EthTransactionH\x00\x12,\n\x0b\x65th_message\x18\x0c \x01(\x0b\x32\x15.warifu.v1.EthMessageH\x00\x12\x31\n\x0e\x65th_typed_data\x18\r \x01(\x0b\x32\x17.warifu.v1.EthTypedDataH\x00\x12*\n\nraw_digest\x18\x0e \x01(\x0b\x32\x14.warifu.v1.RawDigestH\x00\x42\t\n\x07payload\";\n\tXrpSigned\x12\x0f\n\x07tx_blob\x18\x01 \x01(\t\x12\x0c\n\x04hash\x18\x02 \x01(\t\x12\x0f\n\x07tx_json\x18\x03 \x01(\t\"S\n\tEthSigned\x12\x17\n\x0fraw_transaction\x18\x01 \x01(\t\x12\x0c\n\x04hash\x18\x02 \x01(\t\x12\t\n\x01r\x18\x03 \x01(\t\x12\t\n\x01s\x18\x04 \x01(\t\x12\t\n\x01v\x18\x05 \x01(\x04\"3\n\x10\x45thMessageSigned\x12\x11\n\tsignature\x18\x01 \x01(\t\x12\x0c\n\x04hash\x18\x02 \x01(\t\"\xfa\x01\n\x0cSignResponse\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\x11\n\tsignature\x18\x03 \x01(\x0c\x12\x13\n\x0brecovery_id\x18\x04 \x01(\r\x12#\n\x03xrp\x18\n \x01(\x0b\x32\x14.warifu.v1.XrpSignedH\x00\x12/\n\x0f\x65th_transaction\x18\x0b \x01(\x0b\x32\x14.warifu.v1.EthSignedH\x00\x12\x32\n\x0b\x65th_message\x18\x0c \x01(\x0b\x32\x1b.warifu.v1.EthMessageSignedH\x00\x12\x0f\n\x07signers\x18\x14 \x03(\rB\x08\n\x06result2\xfc\x01\n\x06Signer\x12<\n\tCreateKey\x12\x1b.warifu.v1.CreateKeyRequest\x1a\x12.warifu.v1.KeyInfo\x12\x36\n\x06GetKey\x12\x18.warifu.v1.GetKeyRequest\x1a\x12.warifu.v1.KeyInfo\x12\x43\n\x08ListKeys\x12\x1a.warifu.v1.ListKeysRequest\x1a\x1b.warifu.v1.ListKeysResponse\x12\x37\n\x04Sign\x12\x16.warifu.v1.SignRequest\x1a\x17.warifu.v1.SignResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,33 +33,33 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'warifu.v1.signer_pb2', _glo
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CREATEKEYREQUEST']._serialized_start=62
-  _globals['_CREATEKEYREQUEST']._serialized_end=199
-  _globals['_GETKEYREQUEST']._serialized_start=201
-  _globals['_GETKEYREQUEST']._serialized_end=232
-  _globals['_LISTKEYSREQUEST']._serialized_start=234
-  _globals['_LISTKEYSREQUEST']._serialized_end=251
-  _globals['_LISTKEYSRESPONSE']._serialized_start=253
-  _globals['_LISTKEYSRESPONSE']._serialized_end=305
-  _globals['_XRPTRANSACTION']._serialized_start=307
-  _globals['_XRPTRANSACTION']._serialized_end=340
-  _globals['_ETHTRANSACTION']._serialized_start=342
-  _globals['_ETHTRANSACTION']._serialized_end=375
-  _globals['_ETHMESSAGE']._serialized_start=377
-  _globals['_ETHMESSAGE']._serialized_end=406
-  _globals['_ETHTYPEDDATA']._serialized_start=408
-  _globals['_ETHTYPEDDATA']._serialized_end=447
-  _globals['_RAWDIGEST']._serialized_start=449
-  _globals['_RAWDIGEST']._serialized_end=476
-  _globals['_SIGNREQUEST']._serialized_start=479
-  _globals['_SIGNREQUEST']._serialized_end=776
-  _globals['_XRPSIGNED']._serialized_start=778
-  _globals['_XRPSIGNED']._serialized_end=837
-  _globals['_ETHSIGNED']._serialized_start=839
-  _globals['_ETHSIGNED']._serialized_end=922
-  _globals['_ETHMESSAGESIGNED']._serialized_start=924
-  _globals['_ETHMESSAGESIGNED']._serialized_end=975
-  _globals['_SIGNRESPONSE']._serialized_start=978
-  _globals['_SIGNRESPONSE']._serialized_end=1228
-  _globals['_SIGNER']._serialized_start=1231
-  _globals['_SIGNER']._serialized_end=1483
+  _globals['_CREATEKEYREQUEST']._serialized_end=221
+  _globals['_GETKEYREQUEST']._serialized_start=223
+  _globals['_GETKEYREQUEST']._serialized_end=254
+  _globals['_LISTKEYSREQUEST']._serialized_start=256
+  _globals['_LISTKEYSREQUEST']._serialized_end=273
+  _globals['_LISTKEYSRESPONSE']._serialized_start=275
+  _globals['_LISTKEYSRESPONSE']._serialized_end=327
+  _globals['_XRPTRANSACTION']._serialized_start=329
+  _globals['_XRPTRANSACTION']._serialized_end=362
+  _globals['_ETHTRANSACTION']._serialized_start=364
+  _globals['_ETHTRANSACTION']._serialized_end=397
+  _globals['_ETHMESSAGE']._serialized_start=399
+  _globals['_ETHMESSAGE']._serialized_end=428
+  _globals['_ETHTYPEDDATA']._serialized_start=430
+  _globals['_ETHTYPEDDATA']._serialized_end=469
+  _globals['_RAWDIGEST']._serialized_start=471
+  _globals['_RAWDIGEST']._serialized_end=498
+  _globals['_SIGNREQUEST']._serialized_start=501
+  _globals['_SIGNREQUEST']._serialized_end=798
+  _globals['_XRPSIGNED']._serialized_start=800
+  _globals['_XRPSIGNED']._serialized_end=859
+  _globals['_ETHSIGNED']._serialized_start=861
+  _globals['_ETHSIGNED']._serialized_end=944
+  _globals['_ETHMESSAGESIGNED']._serialized_start=946
+  _globals['_ETHMESSAGESIGNED']._serialized_end=997
+  _globals['_SIGNRESPONSE']._serialized_start=1000
+  _globals['_SIGNRESPONSE']._serialized_end=1250
+  _globals['_SIGNER']._serialized_start=1253
+  _globals['_SIGNER']._serialized_end=1505
 # @@protoc_insertion_point(module_scope)

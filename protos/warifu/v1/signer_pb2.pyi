@@ -28,12 +28,17 @@ class CreateKeyRequest(_message.Message):
     THRESHOLD_FIELD_NUMBER: _builtins.int
     COMMITTEE_FIELD_NUMBER: _builtins.int
     ALLOW_RAW_DIGEST_FIELD_NUMBER: _builtins.int
+    PRESIGN_POOL_FIELD_NUMBER: _builtins.int
     request_id: _builtins.bytes
     """16-byte idempotency key"""
     scheme: _common_pb2.Scheme.ValueType
     threshold: _builtins.int
     """0 = the cluster default"""
     allow_raw_digest: _builtins.bool
+    presign_pool: _builtins.int
+    """ECDSA keys: keep up to this many presignatures ready (in memory only, use-once) so that an
+    online signature needs one round; 0 = off. Capped by the node (MAX_PRESIGN_POOL).
+    """
     @_builtins.property
     def committee(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """node names; empty = every node of the cluster"""
@@ -46,10 +51,11 @@ class CreateKeyRequest(_message.Message):
         threshold: _builtins.int = ...,
         committee: _abc.Iterable[_builtins.str] | None = ...,
         allow_raw_digest: _builtins.bool = ...,
+        presign_pool: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_raw_digest", b"allow_raw_digest", "committee", b"committee", "request_id", b"request_id", "scheme", b"scheme", "threshold", b"threshold"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_raw_digest", b"allow_raw_digest", "committee", b"committee", "presign_pool", b"presign_pool", "request_id", b"request_id", "scheme", b"scheme", "threshold", b"threshold"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
