@@ -43,7 +43,7 @@ from warifu.core.curves import SECP256K1
 from warifu.core.curves.secp256k1 import P_FIELD
 from warifu.core.dkls23 import AbortClass, SignSession, classify, pairs_to_ban
 from warifu.core.envelope import Envelope
-from warifu.core.errors import AbortReason, InvalidArguments
+from warifu.core.errors import AbortReason, FailedPrecondition, InvalidArguments
 from warifu.core.ot import rvole
 from warifu.core.rng import DeterministicRng, random_nonzero_scalar
 
@@ -674,6 +674,36 @@ def check_outcome(case: Case, fx: Fixture, res: Result) -> None:
         assert not o.session.holds_secrets
         assert o.presig is None or o.presig.consumed
         assert o.abort is not None or o.notified or o.stalled
+
+
+@pytest.mark.parametrize("name", ["16-gamma-u", "14-a_tilde[0]-3of5", "19-open-other-R"])
+def test_after_a_cheat_ot_abort_the_pair_is_refused(name: str) -> None:
+    """§14 test 31: after a CHEAT-OT abort the node bans the pair (both directions) and
+    withholds its OT state: a new session with that peer is refused before round 1, one
+    without it still signs."""
+    case = next(c for c in CASES if c.name == name)
+    fx = make_fixture(*case.spec)
+    sid = make_sid(f"retry-{name}")
+    ctx = Ctx(fx=fx, signers=case.signers, bad=case.bad, victims=case.victims, sid=sid)
+    assert case.rule is not None
+    res = Run(fx, case.signers, sid=sid, rule=case.rule(ctx)).sign(DIGEST)
+    victim = case.victims[0]
+    abort = res[victim].abort
+    assert abort is not None and pairs_to_ban(abort) == {case.bad}
+    usable = {j: p for j, p in fx.pairs[victim].items() if j not in pairs_to_ban(abort)}
+    with pytest.raises(FailedPrecondition):
+        SignSession(
+            key_share=fx.shares[victim],
+            signers=case.signers,
+            sid=make_sid(f"retry2-{name}"),
+            pairs=usable,
+            signer=fx.signers[victim],
+            rng=DeterministicRng("retry"),
+        )
+    others = tuple(k for k in fx.ids if k != case.bad)[: case.spec[0]]
+    pairs = {i: {j: p for j, p in fx.pairs[i].items() if j != case.bad} for i in fx.ids}
+    ok = Run(fx, others, sid=make_sid(f"retry3-{name}"), pairs=pairs).sign(DIGEST)
+    assert set(ok.signatures()) == set(others)
 
 
 def test_polychromatic_row_with_delta_zero_passes_the_check() -> None:

@@ -364,7 +364,9 @@ class Router:
         out: dict[int, Envelope] = {}
         for key in sorted(inbound):
             env = inbound[key]
-            if own is not None and key == self.me:
+            if key == self.me:
+                if own is None:
+                    raise InvalidArguments("inbound must not contain our own envelope")
                 if env != own:
                     raise InvalidArguments("the entry for our own id is not our own envelope")
                 continue
