@@ -765,3 +765,7 @@ def test_pair_state_is_required_type() -> None:
     assert isinstance(p, PairState)
     with pytest.raises(FailedPrecondition):
         _session(fx, 1, (1, 2), pairs={2: (p.bob, p.alice)})
+    with pytest.raises(InvalidArguments):
+        PairState(bob=p.alice, alice=p.bob)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArguments):
+        PairState(bob=p.bob, alice=fx.pairs[2][1].alice)  # the same setup twice

@@ -17,7 +17,9 @@ Call sequence (one party ``i``; the node does all I/O)::
             check()                           # OT_CONSISTENCY_FAILED -> BANNED (both directions)
     r2 = s.round2(r1_com)                     # {j: R2_{i→j}}  (I am Alice with (r_i, sk_i))
     presig = s.finish(r2_in)                  # checks a–f; -> Presignature (memory only)
-    # ECHO_MISMATCH from finish: broadcast s.e1_disclosure(), then s.resolve_echo(disclosures)
+    # ECHO_MISMATCH from finish: broadcast s.e1_disclosure(), then s.resolve_echo(disclosures).
+    # A peer that did not see the mismatch must still answer with its e1_disclosure(): the
+    # round-1 view is kept after finish() and after an abort for exactly this.
     env3, partial = round3(presig, m, signer=) # §8.4, consumes presig; R3 (to=0)
     sig = finalize(partial, r3_all_incl_own, committee=)   # §8.5 -> EcdsaSignature(r, s, recid)
 
@@ -27,7 +29,7 @@ Presign mode: run ``SignSession`` with ``sid_k = presign_sid(sid, k)``, keep eac
 
 Public API (exact signatures)::
 
-    PairState(bob: BobSeeds, alice: AliceSeeds)
+    PairState(bob: BobSeeds, alice: AliceSeeds)   # bob: setup (me←j), alice: setup (j←me)
     SignSession(*, key_share, signers, sid, pairs, signer, rng)
         .round1() -> tuple[Envelope, dict[int, Envelope]]
         .screen(channel_peer: int, env: Envelope) -> None

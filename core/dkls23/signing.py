@@ -104,6 +104,12 @@ class PairState:
     bob: BobSeeds
     alice: AliceSeeds
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.bob, BobSeeds) or not isinstance(self.alice, AliceSeeds):
+            raise InvalidArguments("PairState needs (BobSeeds, AliceSeeds), in that order")
+        if self.bob.osid == self.alice.osid:
+            raise InvalidArguments("the two directions of a pair come from different setups")
+
     def __repr__(self) -> str:
         return "PairState(<redacted>)"
 
