@@ -1,13 +1,19 @@
-"""`make demo`: a local 3-node cluster (3 OpenBao + 3 nodes) signs a real XRP payment.
+"""`make demo`: a local 3-node cluster (3 OpenBao + 3 nodes) signs real ETH and XRP transactions.
 
-Starts the cluster in a fresh directory, creates a 2-of-3 Ed25519 key by DKG, signs an XRP
-Ledger Payment from the key's account, verifies the blob with three independent checks
-(xrpl-py, libsodium via PyNaCl, rippled's S < L rule), prints it, and stops the cluster.
-Set WARIFU_DEMO_DIR to keep the cluster's files somewhere specific.
+Starts the cluster in a fresh directory, then:
+
+1. creates a 2-of-3 Ed25519 key by DKG (FROST), signs an XRP Ledger Payment from its account
+   and verifies the blob with xrpl-py, libsodium (PyNaCl) and rippled's S < L rule;
+2. creates a 2-of-3 secp256k1 key by DKG (DKLs23), signs an EIP-1559 transaction and an XRP
+   Payment from its accounts, and verifies them with eth-account (recovery to the key's EIP-55
+   address) and with xrpl-py + libsecp256k1 (strict DER, low S);
+
+prints everything and stops the cluster. Set WARIFU_DEMO_DIR to keep the cluster's files.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -15,14 +21,62 @@ import tempfile
 import time
 from pathlib import Path
 
+from coincurve import PublicKey
+from eth_account import Account
 from nacl.signing import VerifyKey
 from xrpl.core.binarycodec import decode, encode_for_signing
 from xrpl.core.keypairs import is_valid_message
 from xrpl.models.transactions import Payment, Transaction
 
 from warifu.client import Client, cluster
+from warifu.core.chains.xrpl import der_is_strict_low_s
 
 ED25519_L = 2**252 + 27742317777372353535851937790883648493
+
+
+def ecdsa_part(client: Client) -> None:
+    """Threshold ECDSA: an EIP-1559 transaction and an XRP payment from one 2-of-3 key."""
+    t0 = time.monotonic()
+    key = client.create_key("ecdsa-secp256k1", threshold=2)
+    secs = time.monotonic() - t0
+    print(f"== created 2-of-3 secp256k1 key by DKG (with pairwise OT setup) in {secs:.2f} s")
+    print(json.dumps(key.to_json(), indent=2))
+
+    tx = {
+        "type": 2,
+        "chainId": 1,
+        "nonce": 0,
+        "to": "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+        "value": 10**15,
+        "gas": 21000,
+        "maxFeePerGas": 30 * 10**9,
+        "maxPriorityFeePerGas": 10**9,
+    }
+    t0 = time.monotonic()
+    eth_tx = client.sign_eth_transaction(key.key_id, tx)
+    ms = 1000 * (time.monotonic() - t0)
+    print(f"== signed an EIP-1559 transaction with parties {eth_tx.signers} in {ms:.1f} ms")
+    print(json.dumps(eth_tx.to_json(), indent=2))
+    assert Account.recover_transaction(eth_tx.raw_transaction) == key.eth_address
+    print(f"== verified: eth-account recovers the sender {key.eth_address}")
+
+    payment = Payment(
+        account=key.xrp_address,
+        destination="rPT1Sjq2YGrBMTttX4GZHjKu9dyfzbpAYe",
+        amount="1000000",
+        fee="12",
+        sequence=1,
+    )
+    xrp = client.sign_xrp_transaction(key.key_id, payment.to_xrpl())
+    tx_json = decode(xrp.tx_blob)
+    message = bytes.fromhex(encode_for_signing(tx_json))
+    der = bytes.fromhex(tx_json["TxnSignature"])
+    assert is_valid_message(message, der, tx_json["SigningPubKey"]), "xrpl-py rejects the signature"
+    digest = hashlib.sha512(message).digest()[:32]
+    assert PublicKey(key.public_key).verify(der, digest, hasher=None), "libsecp256k1 rejects it"
+    assert der_is_strict_low_s(der), "rippled's strict DER / low-S rule"
+    print(f"== signed and verified an XRP Payment from the secp256k1 account {key.xrp_address}")
+    print(f"   transaction id {xrp.hash}")
 
 
 def main() -> int:
@@ -69,6 +123,7 @@ def main() -> int:
                 "== verified: xrpl-py, libsodium (PyNaCl) and rippled's S < L rule accept the blob;"
             )
             print(f"   transaction id {signed.hash}")
+            ecdsa_part(client)
     finally:
         cluster.down(data_dir)
         print("== cluster stopped")
