@@ -33,7 +33,7 @@ from warifu.core.errors import WarifuError
 from warifu.node.config import NodeConfig, load_config
 
 DEFAULT_CONFIG = "/etc/warifu/node.toml"
-_WILDCARDS = {"", "0.0.0.0", "::", "[::]", "*"}
+_WILDCARDS = {"", "0.0.0.0", "::", "[::]", "*"}  # noqa: S104 - recognised, not bound
 
 
 def probe_target(listen: str) -> str:

@@ -34,9 +34,9 @@ def main() -> int:
         )
         return 1
 
-    import warifu.client.openbao  # noqa: F401  (vault_bootstrap.py)
-    import warifu.client.tls  # noqa: F401  (bootstrap_tls.py)
-    import warifu.node.healthcheck  # noqa: F401
+    import warifu.client.openbao
+    import warifu.client.tls
+    import warifu.node.healthcheck
     import warifu.node.server  # noqa: F401
     from warifu.core.curves import group_by_name
 

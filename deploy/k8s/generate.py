@@ -31,6 +31,7 @@ NODE_UID = 10001
 VAULT_UID, VAULT_GID = 100, 1000  # the vault/openbao user of the official images
 WALLET_LABEL = "warifu.io/wallet-client"
 CONFIG = "/etc/warifu"
+TMP = "/tmp"  # noqa: S108 - always an emptyDir (memory) of its own
 
 NODES: dict[str, dict[str, str]] = {
     "node-1": {"image": "warifu/node-debian:0.1.0", "vault": "vault", "storage": "raft"},
@@ -189,7 +190,7 @@ def node_resources(node: str) -> list[dict[str, Any]]:
                             },
                             "volumeMounts": [
                                 {"name": "config", "mountPath": CONFIG, "readOnly": True},
-                                {"name": "tmp", "mountPath": "/tmp"},
+                                {"name": "tmp", "mountPath": TMP},
                             ],
                         }
                     ],
@@ -358,7 +359,7 @@ def vault_resources(node: str) -> list[dict[str, Any]]:
                                     "value": f"https://127.0.0.1:{VAULT_PORT}",
                                 },
                                 {"name": f"{env_prefix}_CACERT", "value": f"{root}/tls/ca.pem"},
-                                {"name": "HOME", "value": "/tmp"},
+                                {"name": "HOME", "value": TMP},
                             ],
                             "ports": [
                                 {"name": "api", "containerPort": VAULT_PORT, "protocol": "TCP"},
@@ -390,7 +391,7 @@ def vault_resources(node: str) -> list[dict[str, Any]]:
                                 {"name": "tls", "mountPath": f"{root}/tls", "readOnly": True},
                                 {"name": "data", "mountPath": f"{root}/file"},
                                 {"name": "audit", "mountPath": f"{root}/logs"},
-                                {"name": "tmp", "mountPath": "/tmp"},
+                                {"name": "tmp", "mountPath": TMP},
                             ],
                         }
                     ],
@@ -402,7 +403,10 @@ def vault_resources(node: str) -> list[dict[str, Any]]:
                                 "items": [{"key": conf, "path": conf}],
                             },
                         },
-                        {"name": "tls", "secret": {"secretName": "vault-tls", "defaultMode": 0o440}},
+                        {
+                            "name": "tls",
+                            "secret": {"secretName": "vault-tls", "defaultMode": 0o440},
+                        },
                         {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}},
                     ],
                 },

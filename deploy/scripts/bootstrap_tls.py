@@ -159,7 +159,7 @@ def node_toml(
         "[vault]",
         f"addr = {q(vault_addr)}",
         f"ca_cert = {q('tls/vault-ca.pem' if vault_tls else '')}",
-        '# written by deploy/scripts/vault_bootstrap.py (or set WARIFU_VAULT_ROLE_ID/SECRET_ID)',
+        "# written by deploy/scripts/vault_bootstrap.py (or set WARIFU_VAULT_ROLE_ID/SECRET_ID)",
         'role_id_file = "vault-role-id"',
         'secret_id_file = "vault-secret-id"',
         'kv_mount = "kv"',
@@ -247,7 +247,7 @@ def bootstrap(args: argparse.Namespace) -> dict[str, object]:
         dns = {n, "localhost"}
         ips = {"127.0.0.1"}
         for host in (ep_host, l_host, *san_arg.get(n, [])):
-            if host in ("0.0.0.0", "::", ""):
+            if host in ("0.0.0.0", "::", ""):  # noqa: S104 - wildcard listen: no SAN
                 continue
             (ips if _is_ip(host) else dns).add(host)
         plan[n] = {

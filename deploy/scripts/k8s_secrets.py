@@ -41,7 +41,9 @@ def _secret(name: str, ns: str, node: str, files: dict[str, Path]) -> dict[str, 
     }
 
 
-def render(bootstrap: Path, node: str, *, vault_credentials: bool = True) -> list[dict[str, object]]:
+def render(
+    bootstrap: Path, node: str, *, vault_credentials: bool = True
+) -> list[dict[str, object]]:
     """The ConfigMap and Secrets of ``node`` (namespaces of deploy/k8s/generate.py)."""
     k = node.removeprefix("node-")
     node_ns, vault_ns = f"warifu-{node}", f"warifu-vault-{k}"
@@ -85,7 +87,11 @@ def render(bootstrap: Path, node: str, *, vault_credentials: bool = True) -> lis
             "vault-tls",
             vault_ns,
             node,
-            {"server.pem": v / "server.pem", "server.key": v / "server.key", "ca.pem": v / "ca.pem"},
+            {
+                "server.pem": v / "server.pem",
+                "server.key": v / "server.key",
+                "ca.pem": v / "ca.pem",
+            },
         )
     )
     return docs

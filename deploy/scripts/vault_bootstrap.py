@@ -168,7 +168,10 @@ def init_or_unseal(
             ),
             None,
         )
-        print(f"vault_bootstrap: {addr} initialised ({TRIAL_SHARES} shares, {TRIAL_THRESHOLD} to unseal)")
+        print(
+            f"vault_bootstrap: {addr} initialised "
+            f"({TRIAL_SHARES} shares, {TRIAL_THRESHOLD} to unseal)"
+        )
         body = wait_api(addr, ca_cert, timeout)
     stored: dict[str, Any] = {}
     if init_path is not None:
@@ -211,7 +214,7 @@ def ensure_audit(addr: str, token: str, ca_cert: str | None, audit_file: str) ->
         errs = "; ".join(str(e) for e in payload.get("errors", []))
         raise VaultBootstrapError(
             f"no audit device on {addr} and enabling one by API failed ({errs}); OpenBao "
-            "needs it declared in the server config (audit \"file\" ... stanza)"
+            'needs it declared in the server config (audit "file" ... stanza)'
         )
     devices = _ok(*_api(addr, "GET", "sys/audit", token=token, ca_cert=ca_cert), "list audit")
     table = devices.get("data", devices)
@@ -274,10 +277,14 @@ def check_config(config: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="vault_bootstrap.py", description=__doc__.split("\n")[0])
-    ap.add_argument("--addr", required=True, help="the Vault/OpenBao API, e.g. https://vault-1:8200")
+    ap.add_argument(
+        "--addr", required=True, help="the Vault/OpenBao API, e.g. https://vault-1:8200"
+    )
     ap.add_argument("--ca-cert", help="CA bundle of the server's TLS certificate")
     ap.add_argument("--node", required=True, help="the node this Vault belongs to (node-1…)")
-    ap.add_argument("--node-dir", required=True, help="where the node's config and credentials live")
+    ap.add_argument(
+        "--node-dir", required=True, help="where the node's config and credentials live"
+    )
     ap.add_argument("--node-owner", metavar="UID[:GID]", help="owner of the written credentials")
     ap.add_argument("--audit-file", default="/vault/logs/audit.log")
     group = ap.add_mutually_exclusive_group(required=True)

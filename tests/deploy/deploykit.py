@@ -39,9 +39,7 @@ _PROXIES = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
 def clean_env() -> dict[str, str]:
     """This environment minus anything that could configure a node, a Vault client or a proxy."""
     return {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(_DROP) and k.lower() not in _PROXIES
+        k: v for k, v in os.environ.items() if not k.startswith(_DROP) and k.lower() not in _PROXIES
     }
 
 

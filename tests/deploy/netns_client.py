@@ -49,7 +49,9 @@ def main(argv: list[str]) -> int:
             return 0
         if cmd == "sign":
             key_id, seq, entries = argv[2], int(argv[3]), argv[4].split(",")
-            with Client([endpoints[e] for e in entries], ca=ca, cert=cert, key=key, timeout=30) as c:
+            with Client(
+                [endpoints[e] for e in entries], ca=ca, cert=cert, key=key, timeout=30
+            ) as c:
                 info = c.get_key(key_id)
                 tx = Payment(
                     account=info.xrp_address,

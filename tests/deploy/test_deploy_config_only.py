@@ -16,12 +16,12 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import deploykit as dk
 import pytest
 from nacl.signing import VerifyKey
 from xrpl.core.binarycodec import decode, encode_for_signing
 from xrpl.models.transactions import Payment
 
-import deploykit as dk
 from warifu.client import Client
 from warifu.client.openbao import OpenBaoError, api_request, policy_hcl
 from warifu.node.config import load_config
@@ -88,7 +88,9 @@ def test_vault_bootstrap_left_an_audited_tls_vault_per_node(trial: Trial) -> Non
     for n in NODES:
         ca = str(trial.out / n / "tls" / "vault-ca.pem")
         token = trial.root_token(n)
-        status, audit = api_request(trial.vault_addr(n), "GET", "sys/audit", token=token, ca_cert=ca)
+        status, audit = api_request(
+            trial.vault_addr(n), "GET", "sys/audit", token=token, ca_cert=ca
+        )
         assert status == 200 and "warifu-file/" in audit["data"], audit
         assert (trial.tmp / f"{n}-vault" / "logs" / "audit.log").stat().st_size > 0
         status, pol = api_request(
@@ -132,10 +134,14 @@ def test_vault_bootstrap_is_rerunnable_and_rotates_the_secret_id(trial: Trial) -
     role_id = (trial.out / n / "vault-role-id").read_text().strip()
     ca = str(trial.out / n / "tls" / "vault-ca.pem")
     body = {"role_id": role_id, "secret_id": before}
-    status, _ = api_request(trial.vault_addr(n), "POST", "auth/approle/login", body=body, ca_cert=ca)
+    status, _ = api_request(
+        trial.vault_addr(n), "POST", "auth/approle/login", body=body, ca_cert=ca
+    )
     assert status >= 400  # the previous secret id was destroyed
     body["secret_id"] = after
-    status, _ = api_request(trial.vault_addr(n), "POST", "auth/approle/login", body=body, ca_cert=ca)
+    status, _ = api_request(
+        trial.vault_addr(n), "POST", "auth/approle/login", body=body, ca_cert=ca
+    )
     assert status == 200
 
 

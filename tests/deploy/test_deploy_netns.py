@@ -32,11 +32,10 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import deploykit as dk
 import pytest
 from nacl.signing import VerifyKey
 from xrpl.core.binarycodec import decode, encode_for_signing
-
-import deploykit as dk
 
 pytestmark = [pytest.mark.netns, pytest.mark.integration, pytest.mark.slow]
 
@@ -193,9 +192,7 @@ def test_cluster_across_namespaces_survives_a_cut_link(lab: NetLab, tmp_path: Pa
             procs.start_node(n, configs[n], netns=lab.ns[n], cwd=tmp_path)
         dk.wait_until(
             "every node SERVING in its namespace",
-            lambda: all(
-                dk.healthcheck(configs[n], netns=lab.ns[n]).returncode == 0 for n in NODES
-            ),
+            lambda: all(dk.healthcheck(configs[n], netns=lab.ns[n]).returncode == 0 for n in NODES),
             60,
             procs,
         )
@@ -268,4 +265,3 @@ def test_cluster_across_namespaces_survives_a_cut_link(lab: NetLab, tmp_path: Pa
     finally:
         procs.close()
     print(f"multi-host test body: {time.monotonic() - started:.1f}s")
-

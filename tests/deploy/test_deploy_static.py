@@ -23,9 +23,9 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import deploykit as dk
 import pytest
 
-import deploykit as dk
 from warifu.node.config import load_config
 
 yaml = pytest.importorskip("yaml", reason="pyyaml is a dev dependency (pip install -e '.[dev]')")
@@ -227,7 +227,9 @@ def test_smoke_check_passes_here_and_fails_on_a_minimal_libsodium() -> None:
         "import runpy, sys, nacl.bindings as b; b.has_crypto_core_ed25519 = False; "
         f"sys.exit(runpy.run_path({str(script)!r}, run_name='not_main')['main']())"
     )
-    bad = subprocess.run([sys.executable, "-c", minimal], capture_output=True, text=True, check=False)
+    bad = subprocess.run(
+        [sys.executable, "-c", minimal], capture_output=True, text=True, check=False
+    )
     assert bad.returncode == 1 and "minimal libsodium" in bad.stderr
 
 
@@ -396,9 +398,10 @@ def test_compose_bootstrap_command_makes_configs_the_nodes_load(tmp_path: Path) 
         n = f"node-{k}"
         # the volume the bootstrap fills at /out/node-k is the one node-k reads as /etc/warifu
         assert out_mounts[f"/out/{n}"][0] == f"node-{k}-config"
-        assert out_mounts[f"/out/{n}-vault"][0] == _mounts(svcs[f"vault-{k}"])[
-            "/openbao/tls" if k == 2 else "/vault/tls"
-        ][0]
+        assert (
+            out_mounts[f"/out/{n}-vault"][0]
+            == _mounts(svcs[f"vault-{k}"])["/openbao/tls" if k == 2 else "/vault/tls"][0]
+        )
         d = out / n
         for f in ("vault-role-id", "vault-secret-id"):  # written later by vault_bootstrap.py
             (d / f).write_text("placeholder\n")
@@ -557,9 +560,7 @@ def test_k8s_network_policies_allow_only_peer_client_and_own_vault_traffic() -> 
             assert rule.get("from", rule.get("to")), "no rule open to everyone"
             assert rule["ports"], "no rule open on every port"
         assert {p["port"] for r in ingress for p in r["ports"]} == {7001}
-        sources = [
-            f.get("namespaceSelector", {}) for r in ingress for f in r["from"]
-        ]
+        sources = [f.get("namespaceSelector", {}) for r in ingress for f in r["from"]]
         names = [
             e["values"] for s in sources for e in s.get("matchExpressions", [])
             if e["key"] == "kubernetes.io/metadata.name"
@@ -611,9 +612,7 @@ def test_k8s_bootstrap_and_secrets_fit_the_manifests(tmp_path: Path) -> None:
         for d in docs:
             kv.validate(d, "1.37.0", strict=True)
         by_name = {(d["metadata"]["namespace"], d["metadata"]["name"]): d for d in docs}
-        (node_sts,) = [
-            s for ns, s, _ in _pods() if ns == f"warifu-node-{k}"
-        ]
+        (node_sts,) = [s for ns, s, _ in _pods() if ns == f"warifu-node-{k}"]
         spec = node_sts["spec"]["template"]["spec"]
         (projected,) = [v["projected"] for v in spec["volumes"] if "projected" in v]
         (mount,) = [m for m in spec["containers"][0]["volumeMounts"] if m["name"] == "config"]
