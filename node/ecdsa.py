@@ -54,7 +54,7 @@ from warifu.core.dkls23.wire import (
     ROUND_DISCLOSE,
 )
 from warifu.core.envelope import NodeSigner
-from warifu.core.errors import AbortReason, FailedPrecondition, ProtocolAbort
+from warifu.core.errors import AbortReason, FailedPrecondition, ProtocolAbort, TransportError
 from warifu.core.rng import Rng
 from warifu.node.keys import KeyRecord, KeyRegistry
 from warifu.node.sessions import MeshSession
@@ -249,9 +249,16 @@ async def _resolve_echo(
     others: list[int],
     cpu: Callable[..., Awaitable[Any]],
 ) -> ProtocolAbort:
-    """§10.3: everyone discloses the R1_COM envelopes it saw; the verdict names the liar."""
+    """§10.3: everyone discloses the R1_COM envelopes it saw; the verdict names the liar.
+
+    Peers that did not see the mismatch themselves may not disclose (they stop on our abort
+    notice); then the verdict is ECHO_MISMATCH with no culprit, never a guess.
+    """
     await session.broadcast(await cpu(s.e1_disclosure))
-    disclosed = await session.collect(ROUND_DISCLOSE, others, {MSG_E1_DISCLOSE})
+    try:
+        disclosed = await session.collect(ROUND_DISCLOSE, others, {MSG_E1_DISCLOSE})
+    except (TransportError, FailedPrecondition):
+        return ProtocolAbort(AbortReason.ECHO_MISMATCH, (), "peers did not disclose their view")
     verdict: ProtocolAbort = await cpu(s.resolve_echo, disclosed)
     return verdict
 
