@@ -659,3 +659,46 @@ def test_k8s_bootstrap_and_secrets_fit_the_manifests(tmp_path: Path) -> None:
             rel = listener[f].removeprefix(tls_mount["mountPath"] + "/")
             assert rel in vault_secret["data"], (k, f)
         assert not listener.get("tls_disable")
+
+
+# -- the configuration reference -----------------------------------------------------------------
+
+
+def _readme_tables() -> dict[str, set[str]]:
+    """deploy/README.md "Node configuration": section heading -> first-column field names."""
+    text = (REPO / "deploy" / "README.md").read_text()
+    part = text.split("## Node configuration", 1)[1].split("\n## ", 1)[0]
+    out: dict[str, set[str]] = {}
+    section = ""
+    for line in part.splitlines():
+        m = re.match(r"### `?([^`(]+?)`?(\s|$)", line)
+        if m:
+            section = m.group(1).strip()
+            continue
+        cell = re.match(r"\|\s*`([A-Za-z_]+)`\s*\|", line)
+        if cell and section:
+            out.setdefault(section, set()).add(cell.group(1))
+    return out
+
+
+def test_readme_documents_every_config_field_and_env_override() -> None:
+    import dataclasses
+
+    from warifu.node import config
+
+    src = (REPO / "node" / "config.py").read_text()
+    required = {}
+    for var, key in re.findall(r'_req\((\w+), "(\w+)"', src):
+        required.setdefault(var, set()).add(key)
+    optional = set(re.findall(r'vault\.get\("(\w+)"', src))
+    tables = _readme_tables()
+    assert tables["[node]"] == required["node"]
+    assert tables["[tls]"] == required["tls"]
+    vault_fields = {f.name for f in dataclasses.fields(config.VaultConfig)} - {
+        "role_id",
+        "secret_id",
+    }
+    assert tables["[vault]"] == required["vault"] | optional | vault_fields
+    assert tables["[limits]"] == {f.name for f in dataclasses.fields(config.Limits)}
+    assert tables["[[peers]]"] == {f.name for f in dataclasses.fields(config.PeerConfig)}
+    assert tables["Environment"] >= set(re.findall(r"WARIFU_[A-Z_]+", src))
