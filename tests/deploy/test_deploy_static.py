@@ -692,13 +692,24 @@ def test_readme_documents_every_config_field_and_env_override() -> None:
         required.setdefault(var, set()).add(key)
     optional = set(re.findall(r'vault\.get\("(\w+)"', src))
     tables = _readme_tables()
-    assert tables["[node]"] == required["node"]
-    assert tables["[tls]"] == required["tls"]
     vault_fields = {f.name for f in dataclasses.fields(config.VaultConfig)} - {
         "role_id",
         "secret_id",
     }
-    assert tables["[vault]"] == required["vault"] | optional | vault_fields
-    assert tables["[limits]"] == {f.name for f in dataclasses.fields(config.Limits)}
-    assert tables["[[peers]]"] == {f.name for f in dataclasses.fields(config.PeerConfig)}
-    assert tables["Environment"] >= set(re.findall(r"WARIFU_[A-Z_]+", src))
+    expected = {
+        "[node]": required["node"],
+        "[tls]": required["tls"],
+        "[vault]": required["vault"] | optional | vault_fields,
+        "[limits]": {f.name for f in dataclasses.fields(config.Limits)},
+        "[[peers]]": {f.name for f in dataclasses.fields(config.PeerConfig)},
+    }
+    for section, fields in expected.items():
+        assert tables[section] == fields, (
+            f"deploy/README.md, Node configuration, {section}: document "
+            f"{sorted(fields - tables[section])}, drop {sorted(tables[section] - fields)}"
+        )
+    env = set(re.findall(r"WARIFU_[A-Z_]+", src))
+    assert tables["Environment"] >= env, (
+        f"deploy/README.md, Node configuration, Environment: document "
+        f"{sorted(env - tables['Environment'])}"
+    )
