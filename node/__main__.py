@@ -8,6 +8,7 @@ import contextlib
 import logging
 import signal
 import sys
+from pathlib import Path
 
 from warifu.core.errors import WarifuError
 from warifu.node.config import load_config
@@ -44,7 +45,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"config ok: node {cfg.name}, {len(cfg.peers)} peers, Vault policy ok")
         return 0
 
+    from warifu.node import tracing
     from warifu.node.server import serve
+
+    tracing.configure(
+        cfg.name,
+        flag=cfg.limits.trace,
+        trace_file=cfg.limits.trace_file,
+        base_dir=Path(args.config).resolve().parent,
+    )
 
     async def run() -> None:
         stop = asyncio.Event()

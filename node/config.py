@@ -30,6 +30,8 @@ file's directory unless absolute. Example::
     share_cache_ttl_s = 300.0             # 0 = always load from Vault (no share in memory)
     max_sessions_per_key = 64
     nonce_ttl_s = 600.0
+    trace = false                         # per-round timings (node/tracing.py); or WARIFU_TRACE=1
+    trace_file = ""                       # JSON lines; "" = node.trace.jsonl next to this file
 
     [[peers]]
     name = "node-2"
@@ -92,6 +94,8 @@ class Limits:
     vault_poll_s: float = 1.0
     frost_precommit: int = 0
     presign_ttl_s: float = 3600.0
+    trace: bool = False
+    trace_file: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -39,6 +39,7 @@ from warifu.core.ot.vsot import VsotAlice, VsotBob, ot_setup_id
 from warifu.core.rng import Rng
 from warifu.core.shares.dkg import DkgParty
 from warifu.core.shares.package import Committee
+from warifu.node import tracing
 from warifu.node.ecdsa_state import encode_pair_state
 from warifu.node.keys import KeyRecord, KeyRegistry
 from warifu.node.sessions import MeshSession
@@ -71,9 +72,10 @@ async def run_dkg(
     loop = asyncio.get_running_loop()
 
     async def cpu(fn: Callable[..., T], *args: Any) -> T:
-        return await loop.run_in_executor(executor, fn, *args)
+        return await loop.run_in_executor(executor, tr.cpu(fn), *args)
 
     me = session.me
+    tr = tracing.session(f"dkg-{group.name}", me, session.sid, str(uuid.UUID(bytes=key_id)))
     others = [m.id for m in committee.members if m.id != me]
     party = DkgParty(
         group=group,
@@ -91,13 +93,15 @@ async def run_dkg(
     written = switched = False
     try:
         d0 = await cpu(party.round0)
-        await session.broadcast(d0)
-        d1 = await cpu(party.round1, await session.collect(d0.round, others))
-        await session.broadcast(d1)
-        d2 = await cpu(party.round2, await session.collect(d1.round, others))
-        await session.send(d2)
+        await tr.wait("d0.send", session.broadcast(d0))
+        d1 = await cpu(party.round1, await tr.wait("d0.collect", session.collect(d0.round, others)))
+        await tr.wait("d1.send", session.broadcast(d1))
+        d2 = await cpu(party.round2, await tr.wait("d1.collect", session.collect(d1.round, others)))
+        await tr.wait("d2.send", session.send(d2))
         r2_round = next(iter(d2.values())).round
-        result = await cpu(party.round3, await session.collect(r2_round, others))
+        result = await cpu(
+            party.round3, await tr.wait("d2.collect", session.collect(r2_round, others))
+        )
         if result.complaint is not None:
             await session.broadcast(result.complaint)
             await cpu(party.conclude, await session.collect(result.complaint.round, others))
@@ -107,16 +111,24 @@ async def run_dkg(
         ot_state = None
         if group.name == "secp256k1":
             ot_state = await run_vsot(session, committee, signer, rng, cpu)
-        version = await registry.write_pending(
-            share, {**meta, "kind": "dkg", "sid": session.sid.hex()}, ot_state
+        version = await tr.wait(
+            "vault.write_pending",
+            registry.write_pending(
+                share, {**meta, "kind": "dkg", "sid": session.sid.hex()}, ot_state
+            ),
         )
         written = True
         ack = await cpu(party.ack)
-        await session.broadcast(ack)
-        cert = await cpu(party.conclude, await session.collect(ack.round, others))
+        await tr.wait("ack.send", session.broadcast(ack))
+        cert = await cpu(
+            party.conclude, await tr.wait("ack.collect", session.collect(ack.round, others))
+        )
         cert_bytes = cert.encode()
-        await registry.commit(
-            key_uuid, share.pkg.epoch, cert_bytes, h("ack", cert_bytes).hex(), version
+        await tr.wait(
+            "vault.commit",
+            registry.commit(
+                key_uuid, share.pkg.epoch, cert_bytes, h("ack", cert_bytes).hex(), version
+            ),
         )
         switched = True
         done = await cpu(party.done)
@@ -152,6 +164,7 @@ async def run_vsot(
     of a failed setup is kept).
     """
     me, sid = session.me, session.sid
+    tr = tracing.session("vsot", me, sid)
     peers = [m.id for m in committee.members if m.id != me]
     bobs = {j: VsotBob(osid=ot_setup_id(sid, me, j), peer=j, rng=rng) for j in peers}
     alices = {j: VsotAlice(osid=ot_setup_id(sid, j, me), peer=j, rng=rng) for j in peers}
@@ -185,8 +198,8 @@ async def run_vsot(
                 for j in peers
             }
 
-        await session.send(await cpu(build))
-        got = await session.collect(round_, peers, {msg_type})
+        await tr.wait(f"{msg_type}.send", session.send(await cpu(build)))
+        got = await tr.wait(f"{msg_type}.collect", session.collect(round_, peers, {msg_type}))
         for j, env in got.items():
             if env.to != me:
                 raise ProtocolAbort(

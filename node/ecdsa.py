@@ -56,6 +56,7 @@ from warifu.core.dkls23.wire import (
 from warifu.core.envelope import NodeSigner
 from warifu.core.errors import AbortReason, FailedPrecondition, ProtocolAbort, TransportError
 from warifu.core.rng import Rng
+from warifu.node import tracing
 from warifu.node.keys import KeyRecord, KeyRegistry
 from warifu.node.sessions import MeshSession
 
@@ -133,9 +134,10 @@ async def run_presign(
 ) -> Presignature:
     """Rounds 1–2 (message-independent, §8.1–§8.3): a presignature bound to ``session.sid``."""
     loop = asyncio.get_running_loop()
+    tr = tracing.session(PRESIGN, rec.party_id, session.sid, rec.key_id)
 
     async def cpu(fn: Callable[..., T], *args: Any) -> T:
-        return await loop.run_in_executor(executor, fn, *args)
+        return await loop.run_in_executor(executor, tr.cpu(fn), *args)
 
     me = rec.party_id
     others = [j for j in signers if j != me]
@@ -156,9 +158,9 @@ async def run_presign(
     )
     async with _aborting(session, registry, rec, s):
         com, otes = await cpu(s.round1)
-        await asyncio.gather(session.broadcast(com), session.send(otes))
-        r1_com = await session.collect(ROUND_1, others, {MSG_R1_COM})
-        r1_ote = await session.collect(ROUND_1, others, {MSG_R1_OTE})
+        await tr.wait("r1.send", asyncio.gather(session.broadcast(com), session.send(otes)))
+        r1_com = await tr.wait("r1.collect", session.collect(ROUND_1, others, {MSG_R1_COM}))
+        r1_ote = await tr.wait("r1.collect", session.collect(ROUND_1, others, {MSG_R1_OTE}))
         for j, check in await cpu(s.ot_checks, r1_ote, r1_com):
             async with locks.lock(rec.key_id, rec.epoch, j):
                 if j in rec.quarantined:  # re-read under the lock: a ban may have just landed
@@ -171,8 +173,8 @@ async def run_presign(
                     await _ban(registry, rec, exc)
                     raise
         r2 = await cpu(s.round2, r1_com)
-        await session.send(r2)
-        r2_in = await session.collect(ROUND_2, others, {MSG_R2})
+        await tr.wait("r2.send", session.send(r2))
+        r2_in = await tr.wait("r2.collect", session.collect(ROUND_2, others, {MSG_R2}))
         try:
             presig: Presignature = await cpu(s.finish, r2_in)
         except ProtocolAbort as exc:
@@ -200,20 +202,24 @@ async def run_online(
     """
     loop = asyncio.get_running_loop()
     me = rec.party_id
+    tr = tracing.session(PROTOCOL if message_bound else ONLINE, me, session.sid, rec.key_id)
     others = [j for j in presig.signers if j != me]
     async with _aborting(session, registry, rec, None):
         env3, partial = await loop.run_in_executor(
-            executor, lambda: round3(presig, digest, signer=signer)
+            executor, tr.cpu(lambda: round3(presig, digest, signer=signer), "round3")
         )
-        await session.broadcast(env3)
-        r3 = await session.collect(ROUND_3, others, {MSG_R3})
+        await tr.wait("r3.send", session.broadcast(env3))
+        r3 = await tr.wait("r3.collect", session.collect(ROUND_3, others, {MSG_R3}))
         sig: EcdsaSignature = await loop.run_in_executor(
             executor,
-            lambda: finalize(
-                partial,
-                {**r3, me: env3},
-                committee=rec.pkg.committee,
-                message_bound=message_bound,
+            tr.cpu(
+                lambda: finalize(
+                    partial,
+                    {**r3, me: env3},
+                    committee=rec.pkg.committee,
+                    message_bound=message_bound,
+                ),
+                "finalize",
             ),
         )
     session.done = True

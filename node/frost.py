@@ -47,6 +47,7 @@ from warifu.core.errors import (
 )
 from warifu.core.rng import Rng
 from warifu.core.session import SessionParams, request_digest
+from warifu.node import tracing
 from warifu.node.keys import KeyRecord, KeyRegistry
 from warifu.node.requests import PreparedSign, check_access, parse_sign_request, prepare_sign
 from warifu.node.transport import PeerTransport, envelope_from_pb, envelope_to_pb
@@ -177,10 +178,11 @@ class FrostMember:
             )
         rec = self._member_key(key_id, epoch, coordinator)
         share = await self._registry.share(rec)
+        tr = tracing.session("frost-commit", rec.party_id, key=rec.key_id)
         out = []
         for _ in range(count):
             cid = self._rng.random_bytes(16)
-            nonces, commitments = frost.commit(SUITE, share, self._rng)
+            nonces, commitments = tr.cpu(frost.commit)(SUITE, share, self._rng)
             self.nonces.put(rec.key_id, rec.epoch, cid, nonces)
             env = Envelope(
                 sid=precommit_sid(rec.key_id, rec.epoch, cid),
@@ -190,7 +192,7 @@ class FrostMember:
                 msg_type="frost/commit",
                 payload=cid + commitments.encode(),
             )
-            out.append(self._signer.sign(env))
+            out.append(tr.cpu(self._signer.sign, "envelope.sign")(env))
         return out
 
     async def sign(
@@ -205,12 +207,15 @@ class FrostMember:
         these request bytes for this client a moment ago; every other member re-validates.
         """
         rec = self._member_key(req.key_id, req.epoch, coordinator)
+        tr = tracing.session("frost-share", rec.party_id, key=rec.key_id)
         raw = req.request
         if prepared is None:
-            prepared = prepare_sign(self._registry, parse_sign_request(raw), req.client_identity)
+            prepared = tr.cpu(prepare_sign)(
+                self._registry, parse_sign_request(raw), req.client_identity
+            )
         if prepared.key.key_id != rec.key_id:
             raise InvalidArguments("request names another key", reason="INVALID_SIGNING_PACKAGE")
-        package = frost.SigningPackage.decode(SUITE, req.signing_package)
+        package = tr.cpu(frost.SigningPackage.decode, "package.decode")(SUITE, req.signing_package)
         signers = sorted(c.identifier for c in package.commitments)
         if len(req.coord_nonce) != 32:
             raise InvalidArguments("coordinator nonce must be 32 bytes", reason="BAD_ENVELOPE")
@@ -232,8 +237,8 @@ class FrostMember:
                 message="the message in the signing package is not the one this request signs",
             )
         share = await self._registry.share(rec)
-        sig_share = frost.sign(SUITE, package, nonces, share)
-        env = self._signer.sign(
+        sig_share = tr.cpu(frost.sign)(SUITE, package, nonces, share)
+        env = tr.cpu(self._signer.sign, "envelope.sign")(
             Envelope(
                 sid=sid,
                 round=2,
@@ -447,6 +452,7 @@ class FrostCoordinator:
         self, prepared: PreparedSign, raw: bytes, client: str, candidates: list[int], t: int
     ) -> tuple[bytes, list[int]]:
         rec = prepared.key
+        tr = tracing.session("frost-sign", rec.party_id, key=rec.key_id)
         chosen: dict[int, _Commitment] = {}
         queue = list(candidates)
         while len(chosen) < t:
@@ -457,8 +463,9 @@ class FrostCoordinator:
                     reason="NOT_ENOUGH_SIGNERS",
                 )
             batch, queue = queue[:need], queue[need:]
-            results = await asyncio.gather(
-                *(self._commitment(rec, p) for p in batch), return_exceptions=True
+            results = await tr.wait(
+                "r1.commitments",
+                asyncio.gather(*(self._commitment(rec, p) for p in batch), return_exceptions=True),
             )
             for p, r in zip(batch, results, strict=True):
                 if isinstance(r, TransportError):
@@ -491,7 +498,9 @@ class FrostCoordinator:
                 return await self._member.sign(req, self._node, prepared)
             return await self._transport.frost_sign(member.node, req, timeout=self._timeout)
 
-        answers = await asyncio.gather(*(ask(p) for p in signers), return_exceptions=True)
+        answers = await tr.wait(
+            "r2.shares", asyncio.gather(*(ask(p) for p in signers), return_exceptions=True)
+        )
         for p, a in zip(signers, answers, strict=True):
             if isinstance(a, TransportError):
                 self._live.mark_down(rec.pkg.committee.member(p).node)
@@ -521,7 +530,7 @@ class FrostCoordinator:
                     evidence={p: evidence[p]},
                 )
             try:
-                env.verify(rec.pkg.committee.member(p).sign_pub)
+                tr.cpu(env.verify, "envelope.verify")(rec.pkg.committee.member(p).sign_pub)
                 shares[p] = frost.SignatureShare.decode(SUITE, env.payload)
             except InvalidArguments as exc:
                 raise ProtocolAbort(
@@ -535,7 +544,7 @@ class FrostCoordinator:
                     evidence={p: evidence[p]},
                 )
         try:
-            signature = frost.aggregate(SUITE, package, shares, rec.pkg)
+            signature = tr.cpu(frost.aggregate)(SUITE, package, shares, rec.pkg)
         except ProtocolAbort as abort:
             raise ProtocolAbort(
                 abort.abort_reason,
@@ -543,7 +552,7 @@ class FrostCoordinator:
                 str(abort),
                 evidence={c: evidence[c] for c in abort.culprits if c in evidence},
             ) from None
-        release_check(rec, prepared.message, signature)
+        tr.cpu(release_check)(rec, prepared.message, signature)
         return signature, signers
 
 
