@@ -16,12 +16,12 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import deploykit as dk
 import pytest
 from nacl.signing import VerifyKey
 from xrpl.core.binarycodec import decode, encode_for_signing
 from xrpl.models.transactions import Payment
 
+import deploykit as dk
 from warifu.client import Client
 from warifu.client.openbao import OpenBaoError, api_request, policy_hcl
 from warifu.node.config import load_config

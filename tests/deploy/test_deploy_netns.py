@@ -32,10 +32,11 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import deploykit as dk
 import pytest
 from nacl.signing import VerifyKey
 from xrpl.core.binarycodec import decode, encode_for_signing
+
+import deploykit as dk
 
 pytestmark = [pytest.mark.netns, pytest.mark.integration, pytest.mark.slow]
 

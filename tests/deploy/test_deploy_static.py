@@ -23,9 +23,9 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-import deploykit as dk
 import pytest
 
+import deploykit as dk
 from warifu.node.config import load_config
 
 yaml = pytest.importorskip("yaml", reason="pyyaml is a dev dependency (pip install -e '.[dev]')")

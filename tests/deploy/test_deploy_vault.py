@@ -14,9 +14,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import deploykit as dk
 import pytest
 
+import deploykit as dk
 from fixtures_openbao import OpenBaoEnv, openbao  # noqa: F401
 from warifu.client.openbao import approle_login, policy_hcl, provision_node
 

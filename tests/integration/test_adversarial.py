@@ -18,8 +18,8 @@ from typing import Any
 
 import grpc
 import pytest
-from faultkit import CLIENT_CN, payment, rpc_fail, sign_request, signing_message, verify_xrp
 
+from faultkit import CLIENT_CN, payment, rpc_fail, sign_request, signing_message, verify_xrp
 from harness import InProcessCluster, inprocess_cluster, node_channel
 from warifu.client import KeyInfo, WarifuRpcError
 from warifu.client.tls import issue_cert, make_ca

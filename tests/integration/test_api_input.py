@@ -19,8 +19,8 @@ from typing import Any
 
 import grpc
 import pytest
-from faultkit import payment, rpc_fail, sign_request, verify_xrp
 
+from faultkit import payment, rpc_fail, sign_request, verify_xrp
 from harness import InProcessCluster, inprocess_cluster
 from warifu.client import KeyInfo, WarifuRpcError
 from warifu.node.errors import error_info

@@ -17,8 +17,8 @@ from typing import Any
 
 import grpc
 import pytest
-from faultkit import payment, prefix, vault_key_ids, vault_record, verify_xrp, wait_health
 
+from faultkit import payment, prefix, vault_key_ids, vault_record, verify_xrp, wait_health
 from harness import InProcessCluster, ProcessCluster, inprocess_cluster, process_cluster, vault
 from warifu.client import KeyInfo, WarifuRpcError, openbao
 from warifu.client import cluster as local
