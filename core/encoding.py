@@ -34,6 +34,10 @@ TAG_SUFFIXES: tuple[str, ...] = (
     "transcript",
     "ack",
     "share-aad",
+    # ceremonies: approvals (DESIGN §8) and the node audit log
+    "ceremony/statement",
+    "ceremony/approval",
+    "audit/entry",
     # FROST signing over the cluster (chains.md §1; our binding of sessions)
     "frost/precommit",
     # DKLs23 (dkls23.md §2.3)

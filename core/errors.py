@@ -62,6 +62,15 @@ class AbortReason(enum.Enum):
     PRESIG_UNKNOWN_OR_CONSUMED = "PRESIG_UNKNOWN_OR_CONSUMED"
     UNSUPPORTED_RECID = "UNSUPPORTED_RECID"
     PAIR_BANNED = "PAIR_BANNED"
+    # share-rotation ceremonies (specs/shares.md §6, §7, §11)
+    RESHARE_CONSTANT_MISMATCH = "RESHARE_CONSTANT_MISMATCH"
+    RESHARE_KEY_MISMATCH = "RESHARE_KEY_MISMATCH"
+    REPAIR_SPLIT_MISMATCH = "REPAIR_SPLIT_MISMATCH"
+    REPAIR_SIGMA_MISMATCH = "REPAIR_SIGMA_MISMATCH"
+    REPAIR_RESULT_MISMATCH = "REPAIR_RESULT_MISMATCH"
+    #: a participant works from another public key package than ours (repair P1 echo of
+    #: ``pkg_digest(e)``); no culprit: either side may hold the stale or wrong package
+    PACKAGE_MISMATCH = "PACKAGE_MISMATCH"
 
     @property
     def wire_reason(self) -> str:

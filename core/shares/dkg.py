@@ -504,6 +504,11 @@ def _blame(sender: int, env: Envelope) -> Iterator[None]:
         ) from exc
 
 
+#: Public names of the two helpers above, shared with the other ceremonies (``ceremony.py``).
+sig_ok = _sig_ok
+blame_decode = _blame
+
+
 # --------------------------------------------------------------------------------------------
 # The party
 # --------------------------------------------------------------------------------------------
