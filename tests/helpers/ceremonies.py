@@ -514,3 +514,115 @@ def run_repair(
 def sid_of(label: str) -> bytes:
     """A 32-byte label digest (for tests that need another sid)."""
     return hashlib.sha256(label.encode()).digest()
+
+
+# --------------------------------------------------------------------------------------------
+# signing with a ceremony's output (both curves, verified by independent libraries)
+# --------------------------------------------------------------------------------------------
+
+
+def sign_and_verify(
+    seed: str, shares: Mapping[int, KeyShare], signers: Sequence[int], message: bytes
+) -> bytes:
+    """Threshold-sign ``message`` with ``shares[signers]`` and verify independently.
+
+    Ed25519: FROST (RFC 9591), verified by libsodium (PyNaCl). secp256k1: DKLs23 over fresh
+    pairwise VSOTs among the signers (the OT state of the new epoch, ``dkls23.md`` §7), signing
+    ``SHA-256(message)``, verified by libsecp256k1 (coincurve). Returns the signature bytes.
+    """
+    from coincurve import PublicKey
+    from nacl.signing import VerifyKey
+
+    from helpers.dkls23_harness import Fixture, Run, run_vsot
+    from warifu.core import frost
+    from warifu.core.dkls23 import PairState
+
+    some = shares[signers[0]]
+    pkg = some.pkg
+    group = pkg.group
+    ids = tuple(sorted(signers))
+    rng = DeterministicRng(f"{seed}/sign/{pkg.epoch}")
+    if group.name == "ed25519":
+        suite = frost.FROST_ED25519_SHA512
+        nonces, commitments = {}, []
+        for i in ids:
+            nonce, c = frost.commit(suite, shares[i], rng.fork(i))
+            nonces[i] = nonce
+            commitments.append(c)
+        package = frost.SigningPackage.create(suite, commitments, message)
+        sig_shares = {i: frost.sign(suite, package, nonces[i], shares[i]) for i in ids}
+        signature = frost.aggregate(suite, package, sig_shares, pkg)
+        VerifyKey(group.encode_point(pkg.public_key)).verify(message, signature)
+        return signature
+    sid_ceremony = hashlib.sha256(b"vsot|" + pkg.digest()).digest()
+    bob_of, alice_of = {}, {}
+    for i in ids:
+        for j in ids:
+            if i != j:
+                bob_of[(i, j)], alice_of[(i, j)] = run_vsot(sid_ceremony, i, j, rng)
+    pairs = {
+        i: {j: PairState(bob=bob_of[(i, j)], alice=alice_of[(j, i)]) for j in ids if j != i}
+        for i in ids
+    }
+    fx = Fixture(
+        t=pkg.threshold,
+        ids=pkg.committee.ids,
+        seed=seed,
+        committee=pkg.committee,
+        signers={i: signer_for(seed, i) for i in pkg.committee.ids},
+        shares=dict(shares),
+        pairs=pairs,
+        secret=0,
+    )
+    digest = hashlib.sha256(message).digest()
+    run = Run(fx, ids, sid=hashlib.sha256(b"sign|" + pkg.digest() + message).digest())
+    result = run.sign(digest)
+    sigs = result.signatures()
+    assert sorted(sigs) == list(ids), {i: o.abort or o.error for i, o in result.outcomes.items()}
+    sig = sigs[ids[0]]
+    assert PublicKey(group.encode_point(pkg.public_key)).verify(sig.der(), digest, hasher=None)
+    return sig.compact()
+
+
+# --------------------------------------------------------------------------------------------
+# assertions shared by the ceremony tests
+# --------------------------------------------------------------------------------------------
+
+
+def assert_abort(
+    res: Result,
+    parties: Sequence[int],
+    reason: Any,
+    culprits: set[int],
+    *,
+    step: str | None = None,
+) -> list[ProtocolAbort]:
+    """Every listed party aborted with exactly ``reason``/``culprits``; none holds a certificate."""
+    out = []
+    for i in parties:
+        o = res[i]
+        assert o.abort is not None, (i, o.error, o.stalled_at, o.result)
+        assert o.abort.abort_reason is reason, (i, o.abort)
+        assert o.abort.culprits == frozenset(culprits), (i, o.abort)
+        if step is not None:
+            assert o.aborted_in == step, (i, o.aborted_in)
+        assert o.certificate is None and o.done is None
+        out.append(o.abort)
+    return out
+
+
+def evidence_envelopes(seed: str, res: Result, exc: ProtocolAbort, culprit: int) -> list[Envelope]:
+    """Decode ``culprit``'s evidence; every envelope in it carries a valid node signature."""
+    from warifu.core.shares.evidence import decode_evidence
+
+    envs = decode_evidence(exc.evidence[culprit])
+    for env in envs:
+        assert env.sid == res.sid
+        env.verify(signer_for(seed, env.sender).public_key)
+    return envs
+
+
+def flip(b: bytes, pos: int = -1) -> bytes:
+    a = bytearray(b)
+    a[pos] ^= 0x01
+    return bytes(a)
