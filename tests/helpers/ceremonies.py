@@ -450,6 +450,7 @@ def run_repair(
     factories: Mapping[int, Factory] | None = None,
     seed: str = "repair",
     target_seed: str | None = None,
+    target_factory: Factory | None = None,
 ) -> Result:
     """Run P1 (+δ), P2 and the finish at ``r``. ``pkg``: what ``r`` got from the request."""
     hs = tuple(sorted(helpers))
@@ -470,7 +471,8 @@ def run_repair(
             rng=base.fork(i),
         )
         outcomes[i] = Outcome(party=helper_parties[i])
-    tgt = RepairTarget(
+    make_target = target_factory or RepairTarget
+    tgt = make_target(
         pkg=pkg if pkg is not None else key.pkg,
         request=request,
         helpers=hs,
