@@ -182,3 +182,13 @@ class RngFailure(WarifuError):
     """The injected random number generator failed; fail closed, blame nobody."""
 
     reason = "RNG_FAILURE"
+
+
+class AuditChainBroken(WarifuError):
+    """An audit log does not verify; ``seq`` is the first position at which it fails."""
+
+    reason = "AUDIT_CHAIN_BROKEN"
+
+    def __init__(self, message: str, *, seq: int) -> None:
+        super().__init__(message)
+        self.seq = seq
