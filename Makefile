@@ -39,8 +39,9 @@ lint: $(STAMP)
 protos: $(STAMP)
 	$(BIN)/python scripts/gen_protos.py
 
+## warifu bench on a throw-away local cluster (5 nodes): bench-report/bench.{json,md} + PNGs
 bench: $(STAMP)
-	$(BIN)/python -m warifu.benchmarks.frost_sign
+	$(BIN)/python -m warifu.benchmarks --out bench-report
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

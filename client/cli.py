@@ -11,6 +11,7 @@
     warifu sign eth-message    --data-dir ./cluster --key KEY_ID --message "hello" --json
     warifu sign eth-typed-data --data-dir ./cluster --key KEY_ID --file typed.json --json
     warifu down   --data-dir ./cluster
+    warifu bench  --data-dir ./cluster --out report/ [--quick]
 
 Against a deployed cluster, give ``--endpoints host:port,...`` with ``--ca``, ``--cert`` and
 ``--key-file`` instead of ``--data-dir``. Exit status: 0 success, 1 the call failed (the gRPC
@@ -159,6 +160,15 @@ def cmd_sign_eth_typed_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from warifu.benchmarks import harness, report
+
+    doc = harness.run(harness.options_from(args))
+    print(json.dumps(doc, indent=2) if args.json else report.terminal_table(doc))
+    print(f"report: {Path(args.out).resolve() / 'bench.md'}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
     ap = argparse.ArgumentParser(prog="warifu", description="warifu threshold-signature cluster")
@@ -237,6 +247,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--key", required=True)
     p.add_argument("--file", required=True, help="typed-data JSON file, or -")
     p.set_defaults(fn=cmd_sign_eth_typed_data)
+
+    from warifu.benchmarks.harness import add_arguments
+
+    p = sub.add_parser(
+        "bench",
+        help="signing latency/throughput against the floor and Vault transit (bench.json, .md)",
+        description="Benchmark the local cluster in --data-dir (started or created if needed) "
+        "or a deployed one (--endpoints); writes bench.json, bench.md and PNG plots to --out.",
+    )
+    common(p)
+    add_arguments(p)
+    p.set_defaults(fn=cmd_bench)
     return ap
 
 
