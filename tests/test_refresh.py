@@ -357,6 +357,8 @@ def _smuggle(case: str) -> Any:
             return (len(enc)).to_bytes(2, "big") + constant + b"".join(enc)
         if case == "degree_up":  # t+1 entries
             return (len(enc) + 2).to_bytes(2, "big") + constant + b"".join(enc) + constant
+        if case == "count_lies_length_right":  # t-1 entries under a count of t
+            return (len(enc) + 1).to_bytes(2, "big") + b"".join(enc)
         if case == "degree_down":  # t-2 entries
             return (len(enc) - 1).to_bytes(2, "big") + b"".join(enc[:-1])
         raise AssertionError(case)
@@ -364,7 +366,10 @@ def _smuggle(case: str) -> Any:
     return tamper
 
 
-@pytest.mark.parametrize("case", ["constant", "constant_count_lies", "degree_up", "degree_down"])
+@pytest.mark.parametrize(
+    "case",
+    ["constant", "constant_count_lies", "count_lies_length_right", "degree_up", "degree_down"],
+)
 def test_ref_1_smuggled_constant_or_wrong_degree(
     group: Group, tn: tuple[int, int], case: str
 ) -> None:
@@ -592,3 +597,24 @@ def test_refresh_layout_sizes(group: Group) -> None:
     assert lay.f1_len == 2 + 2 * p
     assert lay.f2_len == s + 5 * (2 + 2 * p + 64)
     assert lay.complaint_len == 2 + lay.f2_len + 64
+
+
+@pytest.mark.parametrize(
+    ("rnd", "step"),
+    [(1, "round2"), (2, "conclude"), (3, "collect_done")],
+    ids=["f2", "ack", "done"],
+)
+def test_refresh_wrong_payload_length_names_the_sender(group: Group, rnd: int, step: str) -> None:
+    key = key_for(group, 2, 3)
+    resign = _resigner(key)
+
+    def rule(r: int, s: int, to: int, env: Envelope) -> Envelope | None:
+        return resign(env, payload=env.payload[:-1]) if r == rnd and s == 3 else env
+
+    res = run_refresh(key, rule=rule)
+    for i in (1, 2):
+        o = res[i]
+        assert o.abort is not None and o.aborted_in == step, (i, o.abort, o.aborted_in)
+        assert o.abort.abort_reason is R.INVALID_DATA_SIZE and o.abort.culprits == {3}
+        (env,) = evidence_envelopes(key.seed, res, o.abort, 3)
+        assert env.sender == 3
