@@ -71,6 +71,10 @@ class AbortReason(enum.Enum):
     #: a participant works from another public key package than ours (repair P1 echo of
     #: ``pkg_digest(e)``); no culprit: either side may hold the stale or wrong package
     PACKAGE_MISMATCH = "PACKAGE_MISMATCH"
+    #: an aggregate commitment ``C'_m`` (``m ≥ 1``) of a new epoch is the identity: the new
+    #: polynomial would have a lower degree than announced and ``pkg(e+1)`` has no encoding.
+    #: Negligible unless the dealers collude as a whole; no culprit can be proven
+    DEGENERATE_SHARING = "DEGENERATE_SHARING"
 
     @property
     def wire_reason(self) -> str:

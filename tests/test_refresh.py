@@ -618,3 +618,21 @@ def test_refresh_wrong_payload_length_names_the_sender(group: Group, rnd: int, s
         assert o.abort.abort_reason is R.INVALID_DATA_SIZE and o.abort.culprits == {3}
         (env,) = evidence_envelopes(key.seed, res, o.abort, 3)
         assert env.sender == 3
+
+
+def test_refresh_degenerate_sharing_blames_nobody(group: Group) -> None:
+    """Both members of a 2-of-2 collude with (test-only) knowledge of a_1: Σ h_{i,1} = −a_1 makes
+    C'_1 = O. Every Feldman check passes; nobody can be blamed."""
+    key = make_key(group, 2, (1, 2))
+    x1, x2 = key.shares[1].secret, key.shares[2].secret
+    a1 = (x2 - x1) % group.order  # f(i) = a0 + a1·i
+
+    class Cancel(RefreshParty):
+        def _make_polynomial(self) -> Any:
+            from warifu.core.shares.polynomial import Polynomial
+
+            h1 = 5 if self._me == 1 else (-a1 - 5) % self._group.order
+            return Polynomial([0, h1], self._group.order)
+
+    res = run_refresh(key, factories={1: Cancel, 2: Cancel})
+    assert_abort(res, [1, 2], R.DEGENERATE_SHARING, set(), step="round2")

@@ -560,3 +560,46 @@ def test_reshare_abort_is_terminal(group: Group) -> None:
     with pytest.raises(InvalidArguments):
         p.round2({})
     assert isinstance(res[1].abort, ProtocolAbort)
+
+
+def test_reshare_degenerate_sharing_blames_nobody(group: Group) -> None:
+    """All dealers collude: their top coefficients cancel, C'_{t-1} = O (a hidden degree drop)."""
+    key = key_of(group, 2, (1, 2, 3))
+    committee = new_committee(key, (1, 2, 3, 4))
+
+    class Cancel(ReshareParty):
+        def _make_polynomial(self) -> Polynomial:
+            cs = list(super()._make_polynomial().coefficients)
+            cs[-1] = 5 if self._me == 1 else self._group.order - 5
+            return Polynomial(cs, self._group.order)
+
+    res = run_reshare(
+        key, dealers=(1, 2), committee=committee, threshold=2, factories={1: Cancel, 2: Cancel}
+    )
+    for exc in assert_abort(res, [1, 2, 3, 4], R.DEGENERATE_SHARING, set(), step="round2"):
+        assert exc.evidence == {}
+    assert res.shares() == {}
+
+
+def test_old_only_member_destroys_only_with_the_done_certificate(group: Group) -> None:
+    """The certificates of a real 3-of-5 -> 2-of-3 run drive the §10.2 rules of a dealer-only
+    member (4) and of an observer: the commit certificate stops old-epoch signing (erratum 14),
+    only the done certificate allows destroying the old share."""
+    from warifu.core.shares.commit import Action, CommitRules, Knowledge, NodeState
+
+    key = key_of(group, 3, (1, 2, 3, 4, 5))
+    committee = new_committee(key, (1, 2, 3))
+    res = run_reshare(key, dealers=(3, 4, 5), committee=committee, threshold=2)
+    cert, done = res[4].certificate, res[4].done
+    assert cert is not None and done is not None
+    rules = CommitRules()
+    old_only = NodeState(old_member=True, new_member=False)
+    k = Knowledge(new_members=frozenset(committee.ids))
+    assert rules.signing_epoch(old_only, k) == "old"
+    for signer in cert.signers:
+        k = k.with_statement(signer, cert.statement.decision)
+    assert rules.signing_epoch(old_only, k) is None
+    assert not rules.can(Action.DESTROY_OLD, old_only, k, 4)
+    for signer in done.signers:
+        k = k.with_statement(signer, done.statement.decision)
+    assert rules.enabled(old_only, k, 4) == [Action.DESTROY_OLD]

@@ -57,6 +57,9 @@ the broadcasts before the ACK, ACK over other digests is ``ECHO_MISMATCH``):
        non-zero constant) is rejected by its count and its length, ``INVALID_DATA_SIZE``.
     2. F1 is decoded and checked when it arrives (round 1), before its echo: its own signature
        is the evidence, so a bad F1 is attributable even if its sender also equivocated.
+    3. An aggregate ``C'_m`` equal to ``O`` (the new polynomial would drop a degree and
+       ``pkg(e+1)`` could not be encoded) is ``DEGENERATE_SHARING`` with no culprit: it needs
+       ``Σ_i h_{i,m} = −a_m``, which only a coalition knowing the old polynomial can arrange.
 
 Errors: InvalidArguments for caller mistakes (wrong phase, missing/extra senders), PermissionDenied
 (``APPROVAL_PARAMETERS_MISMATCH``) if the approved statement does not describe this refresh,
@@ -497,6 +500,10 @@ class RefreshParty(CeremonyParty):
         for m in range(1, self._t):
             agg.append(
                 old.commitments[m] + g.sum_points(self._zero_commitments[i][m - 1] for i in ids)
+            )
+        if any(c.is_identity() for c in agg):
+            raise ProtocolAbort(
+                AbortReason.DEGENERATE_SHARING, (), "an aggregate commitment of e+1 is the identity"
             )
         pkg = PublicKeyPackage(
             curve=g.name,

@@ -70,7 +70,9 @@ participant on arrival, before anything is sent); a round-1 envelope of the wron
 sender and recipient (a dealer withholding a share, a non-dealer sending one) is ``BAD_ENVELOPE``
 naming its sender; echo ``EQUIVOCATION``/``ECHO_MISMATCH``; Feldman failure -> COMPLAINT (the
 dealer, or ``FALSE_COMPLAINT`` the complainer); ``C'_0 ≠ PK`` ``RESHARE_KEY_MISMATCH`` (no
-culprit; impossible once every constant passed, kept as the end-to-end check). After any abort,
+culprit; impossible once every constant passed, kept as the end-to-end check); an aggregate
+``C'_m`` (``m ≥ 1``) equal to ``O`` is ``DEGENERATE_SHARING`` (no culprit: only all dealers
+together can arrange it, and they hold the key anyway). After any abort,
 retry with another ``Q`` and a new sid: the old shares are intact and nothing secret is reused.
 """
 
@@ -504,6 +506,12 @@ class ReshareParty(CeremonyParty):
                     AbortReason.RESHARE_KEY_MISMATCH,
                     (),
                     "the new sharing does not have the old group public key",
+                )
+            if any(c.is_identity() for c in agg[1:]):
+                raise ProtocolAbort(
+                    AbortReason.DEGENERATE_SHARING,
+                    (),
+                    "an aggregate commitment of e+1 is the identity",
                 )
             pkg = PublicKeyPackage(
                 curve=g.name,
