@@ -43,6 +43,13 @@ THROUGHPUT_TARGETS = (
 )  # fmt: skip
 
 
+FLOOR_PREFIXES = ("single-key.", "vault-transit.", "grpc.")
+#: distribution labels (as the harness writes them) -> the issue's p50 target in ms
+TARGET_BY_LABEL = {
+    f"{name.replace('.', ' ')} {mode} 2-of-3": limit for _, name, mode, limit in LATENCY_TARGETS
+}
+
+
 # -- the schema ------------------------------------------------------------------------------
 
 
@@ -262,6 +269,11 @@ def markdown(report: Mapping[str, Any], plots: Sequence[str] = ()) -> str:
         out += [f"- **Cluster**: {setup.get('cluster', '')}"]
         out += [f"- **Client**: {setup.get('client', '')}"]
         out += [f"- **Run**: {setup.get('run', '')}"]
+    env = m.get("env") or {}
+    out += [
+        "- **Environment** (inherited by the nodes the harness starts): "
+        + (", ".join(f"`{k}={env[k]}`" for k in sorted(env)) or "no BLAS/OpenMP thread settings")
+    ]
     v = m.get("versions", {})
     out += ["- **Versions**: " + ", ".join(f"{k} {v[k]}" for k in sorted(v)), ""]
 
@@ -387,18 +399,39 @@ def plot(
     dists = [(lbl, list(s)) for lbl, s in distributions if s]
     if dists:
         fig, ax = plt.subplots(figsize=(11, max(4.0, 0.45 * len(dists) + 1.8)))
-        ax.boxplot(
-            [s for _, s in dists][::-1],
+        rows = dists[::-1]  # the first one on top
+        boxes = ax.boxplot(
+            [s for _, s in rows],
             orientation="horizontal",
             whis=(1, 99),
             showfliers=True,
+            patch_artist=True,
             flierprops={"markersize": 2, "alpha": 0.4},
             medianprops={"color": "black"},
         )
-        ax.set_yticks(range(1, len(dists) + 1), [lbl for lbl, _ in dists][::-1], fontsize=8)
+        for patch, (lbl, _) in zip(boxes["boxes"], rows, strict=True):
+            patch.set_facecolor("#dddddd" if lbl.startswith(FLOOR_PREFIXES) else "#9ecae1")
+        ax.set_yticks(range(1, len(rows) + 1), [lbl for lbl, _ in rows], fontsize=8)
+        marked = False
+        for pos, (lbl, _) in enumerate(rows, start=1):
+            target = TARGET_BY_LABEL.get(lbl)
+            if target is not None:
+                ax.plot(
+                    [target],
+                    [pos],
+                    marker="|",
+                    color="red",
+                    markersize=16,
+                    markeredgewidth=2,
+                    linestyle="none",
+                    label=None if marked else "target p50 (issue 5)",
+                )
+                marked = True
+        if marked:
+            ax.legend(fontsize=8, loc="best")
         ax.set_xscale("log")
         ax.set_xlabel("latency per call, ms (log scale); box = p25..p75, whiskers = p1..p99")
-        ax.set_title("Latency distribution per operation (concurrency 1) and the floors")
+        ax.set_title("Latency distribution per operation (concurrency 1; grey: floors)")
         ax.grid(True, axis="x", which="both", alpha=0.3)
         fig.tight_layout()
         fig.savefig(out_dir / PLOTS[0], dpi=110)

@@ -153,6 +153,12 @@ def machine_info() -> dict[str, Any]:
         }
         | {"bao": _bao_version()},
         "loadavg_start": list(os.getloadavg()),
+        # the nodes inherit these from this process (they change numpy's BLAS threading)
+        "env": {
+            k: os.environ[k]
+            for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+            if k in os.environ
+        },
     }
 
 
