@@ -54,7 +54,13 @@ from warifu.core.dkls23.wire import (
     ROUND_DISCLOSE,
 )
 from warifu.core.envelope import NodeSigner
-from warifu.core.errors import AbortReason, FailedPrecondition, ProtocolAbort, TransportError
+from warifu.core.errors import (
+    AbortReason,
+    FailedPrecondition,
+    ProtocolAbort,
+    TransportError,
+    WarifuError,
+)
 from warifu.core.rng import Rng
 from warifu.node import tracing
 from warifu.node.keys import KeyRecord, KeyRegistry
@@ -236,16 +242,20 @@ async def _aborting(
     except ProtocolAbort as exc:
         if s is not None:
             s.abort()
-        if registry is not None and classify(exc) in (AbortClass.CHEAT_OT, AbortClass.CHEAT_FORMAT):
+        if registry is not None and _blames(exc):
             await _ban(registry, rec, exc)
         session.aborted = session.aborted or exc.abort_reason.value
         await session.notify_abort(classify(exc).value)
         raise
-    except BaseException:
+    except BaseException as exc:
         if s is not None:
             s.abort()
-        session.aborted = session.aborted or "ABORTED"
-        await session.notify_abort("ABORTED")
+        # Tell the peers why in the terms of sessions.LIVENESS_ABORTS (a deadline, an unreachable
+        # peer or Vault, a failed RNG), as the DKG does, so that whichever node noticed the fault
+        # first, every node ends the session as the same kind of fault (NET-1, SIG-10).
+        reason = exc.reason if isinstance(exc, WarifuError) else "ABORTED"
+        session.aborted = session.aborted or reason
+        await session.notify_abort(reason)
         raise
 
 
@@ -267,6 +277,19 @@ async def _resolve_echo(
         return ProtocolAbort(AbortReason.ECHO_MISMATCH, (), "peers did not disclose their view")
     verdict: ProtocolAbort = await cpu(s.resolve_echo, disclosed)
     return verdict
+
+
+def _blames(exc: ProtocolAbort) -> bool:
+    """Whether this abort bans and quarantines its culprits at this node.
+
+    CHEAT-OT and CHEAT-FORMAT (§10.1), and a proven culprit of any other non-DROPPED class: with
+    two signers a signature that does not verify is the peer's doing (§8.5, test-plan SIG-4), and
+    DESIGN §3 quarantines every named culprit, so that it takes part in one run only (SIG-5).
+    """
+    cls = classify(exc)
+    if cls in (AbortClass.CHEAT_OT, AbortClass.CHEAT_FORMAT):
+        return True
+    return bool(exc.culprits) and cls is not AbortClass.DROPPED
 
 
 async def _ban(registry: KeyRegistry, rec: KeyRecord, exc: ProtocolAbort) -> None:

@@ -190,7 +190,8 @@ class KeyRegistry:
         """Ban the OT pair with ``peer`` both ways and quarantine it for this key (dkls23 §10.1).
 
         Durable first (CAS on ``keys/<id>/state``), in memory in any case: if the write fails
-        the pair stays banned for the process lifetime and the error is logged.
+        the pair stays banned for the process lifetime and the error is logged. Idempotent: a ban
+        that is already recorded writes nothing (no new state version).
         """
         rec.quarantined.add(peer)
         self._pairs.pop((rec.key_id, rec.epoch), None)
@@ -199,6 +200,10 @@ class KeyRegistry:
             if got is None:
                 raise FailedPrecondition("key state vanished", reason="STATE_MISSING")
             state, version = got
+            if peer in state.get("banned_ot_pairs", []) and peer in state.get(
+                "quarantined_peers", []
+            ):
+                return  # already durable (the same abort reported twice): one record, one write
             banned = sorted(set(state.get("banned_ot_pairs", [])) | {peer})
             quarantined = sorted(set(state.get("quarantined_peers", [])) | {peer})
             state.update(banned_ot_pairs=banned, quarantined_peers=quarantined)

@@ -238,6 +238,14 @@ class Node:
         if self.vault_state == "unreachable":
             raise StorageError("this node's Vault is unreachable", reason="VAULT_UNAVAILABLE")
 
+    def require_rng(self) -> None:
+        """Refuse to join a session whose rounds need randomness while the RNG fails (SIG-10).
+
+        RngFailure is UNAVAILABLE (RNG_FAILURE): the coordinator treats it as a liveness fault,
+        blames nobody and picks another signing set.
+        """
+        self.rng.random_bytes(32)
+
     async def shutdown(self) -> None:
         """Drop secrets from memory and close channels."""
         self.registry.drop_all_cached_shares()
@@ -284,6 +292,9 @@ class Node:
 
     def culprit_names(self, exc: WarifuError) -> dict[int, str] | None:
         """Party id -> node name for the key a protocol abort concerned (best effort)."""
+        party_nodes: dict[int, str] | None = getattr(exc, "party_nodes", None)
+        if party_nodes is not None:
+            return party_nodes
         key_id = getattr(exc, "key_id", None)
         if key_id is None:
             return None
@@ -451,8 +462,13 @@ class Node:
                 self.sessions.pop(session.sid, None)
                 raise
             party: list[Any] = []
-            rec = await self._run_dkg(session, committee, key_id, start, req, client, party)
-            await dkg.await_done(session, party[0], committee)
+            try:
+                rec = await self._run_dkg(session, committee, key_id, start, req, client, party)
+                await dkg.await_done(session, party[0], committee)
+            except WarifuError as exc:
+                # No key record exists to name a culprit from (culprit_names): the committee does.
+                exc.party_nodes = {m.id: m.node for m in committee.members}  # type: ignore[attr-defined]
+                raise
             if rec.curve == "ed25519":
                 await self.frost.warm(rec)
             elif rec.presign_pool:
@@ -612,6 +628,7 @@ class Node:
     async def join_presign(self, start: peer_pb2.StartSession, coordinator: str) -> bytes:
         """Member: validate a presign start and run rounds 1–2 in the background."""
         self.require_vault()
+        self.require_rng()
         session, rec, signers = self._open_presign(start)
         if coordinator not in session.nodes.values():
             self.sessions.pop(session.sid, None)
@@ -821,6 +838,7 @@ class Node:
     async def join_sign(self, start: peer_pb2.StartSession, coordinator: str) -> bytes:
         """Member: validate an ECDSA signing start and run our part in the background."""
         self.require_vault()
+        self.require_rng()
         session, prepared, signers = self._open_sign(start, start.client_identity)
         if coordinator not in session.nodes.values():
             self.sessions.pop(session.sid, None)

@@ -36,6 +36,8 @@ LIVENESS_ABORTS = frozenset(
         "START_FAILED",
         "VAULT_UNAVAILABLE",
         "VAULT_SEALED",
+        "RNG_FAILURE",  # a member's RNG failed: it refuses, nobody is blamed (SIG-10)
+        "LIVENESS",  # the DKLs23 notice class of a liveness abort (dkls23.md §10.1, erratum 8)
     }
 )
 
@@ -157,6 +159,12 @@ class MeshSession:
                 await self._transport.deliver(node, env, timeout=self._timeout)
                 return
             except FailedPrecondition as exc:
+                if exc.reason == "WRONG_SESSION":
+                    # The peer has already ended this session (it aborted). Drop the message:
+                    # its abort notice, or else the round deadline, ends ours with the reason
+                    # the peer gave, not with whichever of the two reached us first.
+                    log.info("%s ended session %s: %s", node, self.sid.hex()[:16], exc)
+                    return
                 # The peer has not registered the session yet (start-up race): retry briefly.
                 if exc.reason != "UNKNOWN_SESSION" or time.monotonic() + delay > deadline:
                     raise
