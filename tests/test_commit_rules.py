@@ -53,6 +53,7 @@ from warifu.core.shares.commit import (
     EquivocationProof,
     Knowledge,
     NodeState,
+    SignedStatement,
     Vote,
 )
 from warifu.core.shares.package import Committee, Member
@@ -564,3 +565,29 @@ def test_equivocation_proof() -> None:
     other = _stmt(D.REFUSE, sid=b"y" * 32)
     with pytest.raises(InvalidArguments):
         replace(proof, refuse=other, refuse_signature=other.sign(signers[2])).verify(committee)
+
+
+def test_signed_statement() -> None:
+    committee, signers = _committee()
+    ceremony = _stmt(D.ACK)
+    for st, ok in [
+        (_stmt(D.ACK), True),
+        (_stmt(D.DONE), True),
+        (_stmt(D.REFUSE, zero=True), True),
+        (_stmt(D.PROMISE_ABORT), True),
+        (_stmt(D.ACK, zero=True), False),  # an ACK must carry the ceremony's digests
+        (_stmt(D.REFUSE, sid=b"z" * 32), False),
+        (replace(_stmt(D.REFUSE), transcript_digest=b"q" * 32), False),
+    ]:
+        signed = SignedStatement.create(2, st, signers[2])
+        assert SignedStatement.decode(signed.encode()) == signed
+        if ok:
+            signed.verify(committee, ceremony=ceremony)
+        else:
+            with pytest.raises(InvalidArguments):
+                signed.verify(committee, ceremony=ceremony)
+    forged = SignedStatement(member=3, statement=ceremony, signature=ceremony.sign(signers[2]))
+    with pytest.raises(InvalidArguments):
+        forged.verify(committee, ceremony=ceremony)
+    with pytest.raises(InvalidArguments):
+        SignedStatement.decode(forged.encode()[:-1])

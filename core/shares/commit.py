@@ -46,9 +46,12 @@ Call sequence in the node's ceremony driver (after the rounds)::
 Break-glass (§10.5): :meth:`CommitRules.rollback` is the effect of a signed operator rollback at
 one node; refused once the old epoch is destroyed anywhere (then it is no longer safe).
 
-Also here: :class:`AbortCertificate` (a PROMISE-ABORT or REFUSE from every new member; the
-statements differ, so it is not a :class:`~warifu.core.shares.statements.Certificate`) and
-:class:`EquivocationProof` (ACK and REFUSE signed by one member for one sid, rule 2.3).
+Also here: :class:`SignedStatement` (one relayed statement, checked before it enters the
+:class:`Knowledge`: ``s.verify(new_committee, ceremony=own_ack_statement)``, then
+``k = k.with_statement(s.member, s.statement.decision)``), :class:`AbortCertificate` (a
+PROMISE-ABORT or REFUSE from every new member; the statements differ, so it is not a
+:class:`~warifu.core.shares.statements.Certificate`) and :class:`EquivocationProof` (ACK and
+REFUSE signed by one member for one sid, rule 2.3).
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from warifu.core.encoding import u16be
+from warifu.core.envelope import NodeSigner
 from warifu.core.errors import InvalidArguments
 from warifu.core.shares.package import Committee
 from warifu.core.shares.statements import (
@@ -367,6 +371,63 @@ def _digests_ok(st: Statement, pkg_digest: bytes, transcript_digest: bytes) -> b
         (pkg_digest, transcript_digest),
         (ZERO_DIGEST, ZERO_DIGEST),
     )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignedStatement:
+    """One member's §10.1 statement with its detached node-key signature (what rule 7 relays).
+
+    Wire layout: ``u16be(member) ‖ u16be(len stmt) ‖ stmt ‖ sig(64)``. :meth:`verify` is the
+    check a node runs before adding the statement to its :class:`Knowledge`.
+    """
+
+    member: int
+    statement: Statement
+    signature: bytes
+
+    @classmethod
+    def create(cls, member: int, statement: Statement, signer: NodeSigner) -> SignedStatement:
+        """Sign ``statement`` (record the decision durably *before* sending it, rule 1)."""
+        return cls(member=member, statement=statement, signature=statement.sign(signer))
+
+    def verify(self, committee: Committee, *, ceremony: Statement) -> None:
+        """Signed by ``member`` of ``committee`` (the new one), for ``ceremony``'s sid, kind, key
+        and epochs; an ACK/DONE over exactly ``ceremony``'s digests, a REFUSE/PROMISE-ABORT over
+        them or over zeros (§10.1). Raises InvalidArguments(INVALID_STATEMENT)."""
+        st = self.statement
+        ok_digests = (
+            _digests_ok(st, ceremony.pkg_digest, ceremony.transcript_digest)
+            if st.decision in (Decision.REFUSE, Decision.PROMISE_ABORT)
+            else (st.pkg_digest, st.transcript_digest)
+            == (ceremony.pkg_digest, ceremony.transcript_digest)
+        )
+        if not _same_ceremony(st, ceremony) or not ok_digests:
+            raise InvalidArguments("statement is for another ceremony", reason="INVALID_STATEMENT")
+        try:
+            st.verify_signature(committee.member(self.member).sign_pub, self.signature)
+        except InvalidArguments as exc:
+            raise InvalidArguments(
+                f"statement signature of party {self.member} invalid", reason="INVALID_STATEMENT"
+            ) from exc
+
+    def encode(self) -> bytes:
+        """Wire layout (class docstring)."""
+        raw = self.statement.encode()
+        return u16be(self.member) + u16be(len(raw)) + raw + self.signature
+
+    @classmethod
+    def decode(cls, data: bytes) -> SignedStatement:
+        """Strict inverse of :meth:`encode` (does not verify)."""
+        if len(data) < 4:
+            raise InvalidArguments("signed statement truncated", reason="INVALID_STATEMENT")
+        n = int.from_bytes(data[2:4], "big")
+        if len(data) != 4 + n + SIG_LEN:
+            raise InvalidArguments("signed statement length mismatch", reason="INVALID_STATEMENT")
+        return cls(
+            member=int.from_bytes(data[:2], "big"),
+            statement=Statement.decode(data[4 : 4 + n]),
+            signature=data[4 + n :],
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
