@@ -65,6 +65,8 @@ XRP_DESTINATION = "rPT1Sjq2YGrBMTttX4GZHjKu9dyfzbpAYe"
 ETH_TO = "0x000000000000000000000000000000000000dEaD"
 SCHEMES = ("ecdsa-secp256k1", "eddsa-ed25519")
 FROST_PRECOMMIT = 64
+#: nodes flush their trace files every 0.2 s (node/tracing.py FLUSH_S)
+TRACE_FLUSH_WAIT_S = 0.4
 
 
 def refresh_reason() -> str:
@@ -487,6 +489,12 @@ class Bench:
             )
         return out
 
+    def window(self, t0: float, t1: float) -> list[dict[str, Any]]:
+        """The nodes' spans that started in ``[t0, t1]``, once the nodes flushed them."""
+        assert self.reader is not None
+        time.sleep(max(0.0, t1 + TRACE_FLUSH_WAIT_S - time.time()))
+        return self.reader.window(t0, t1)
+
     def count(self, base: int, concurrency: int) -> int:
         n = self.opts.count or base
         return max(n, concurrency * (1 if self.opts.quick else 2))
@@ -530,7 +538,7 @@ class Bench:
             label = f"{name.replace('.', ' ')}{'' if 'keygen' in name else ' ' + mode} {t}-of-{n}"
             self.distributions.append((label, run.samples_ms))
         if trace and concurrency == 1 and (n, t) == (3, 2) and self.reader is not None:
-            spans = self.reader.window(run.t0, run.t1)
+            spans = self.window(run.t0, run.t1)
             if spans:
                 self.breakdowns.append(
                     breakdown.breakdown(
@@ -697,7 +705,7 @@ class Bench:
                 used = min(size, left)
                 left -= used
                 if self.reader is not None:
-                    spans = self.reader.window(batch.t0, batch.t1)
+                    spans = self.window(batch.t0, batch.t1)
                     hits += breakdown.count_sessions(
                         spans,
                         entry_node=self.target.entry,

@@ -126,6 +126,16 @@ def test_ring_keeps_the_most_recent_and_the_file_rotates(tmp_path: Path) -> None
     assert names == [f"s{i}" for i in range(40 - len(names), 40)]  # contiguous, newest last
 
 
+def test_spans_reach_the_file_without_a_close(tmp_path: Path) -> None:
+    t = tracing.Tracer("n", tmp_path / "t.jsonl", flush_s=0.05)
+    t.record("a", 1, "wait", time.time(), 0.001)
+    deadline = time.monotonic() + 5.0
+    while not (tmp_path / "t.jsonl").read_text() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert json.loads((tmp_path / "t.jsonl").read_text())["name"] == "a"
+    t.close()
+
+
 def test_threads_write_whole_lines(tmp_path: Path) -> None:
     t = tracing.Tracer("n", tmp_path / "t.jsonl")
     tr = tracing.SessionTrace(t, "p", 1, b"", "")
