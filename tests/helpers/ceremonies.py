@@ -47,6 +47,7 @@ __all__ = [
     "Outcome",
     "Result",
     "committee_for",
+    "dealt_key",
     "interpolate_secret",
     "make_key",
     "make_request",
@@ -95,6 +96,25 @@ def make_key(group: Group, t: int, ids: tuple[int, ...], seed: str = "ceremony")
     shares = res.shares()
     assert sorted(shares) == sorted(ids), "the DKG of the fixture failed"
     return Key(group=group, seed=seed, shares=shares, signers=dict(sim.signers))
+
+
+@functools.cache
+def dealt_key(group: Group, t: int, ids: tuple[int, ...], seed: str = "golden") -> Key:
+    """A TEST-ONLY trusted-dealer key with real node keys (for golden vectors: independent of
+    the DKG's wire bytes)."""
+    from helpers.dealer import deal
+
+    dealt = deal(group, t, ids, DeterministicRng(f"{seed}/dealer"))
+    pkg = PublicKeyPackage(
+        curve=group.name,
+        key_id=hashlib.sha256(f"key|{seed}".encode()).digest()[:16],
+        epoch=1,
+        threshold=t,
+        committee=committee_for(seed, ids),
+        commitments=dealt.pkg.commitments,
+    )
+    shares = {i: KeyShare(pkg=pkg, party_id=i, secret=dealt.shares[i].secret) for i in ids}
+    return Key(group=group, seed=seed, shares=shares, signers={i: signer_for(seed, i) for i in ids})
 
 
 def signer_for(seed: str, party: int) -> NodeSigner:
