@@ -27,6 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from warifu.client.client import SCHEMES, Client, WarifuRpcError
+from warifu.core.approvals import Approval, ApproverKey, CeremonyStatement
+from warifu.core.audit import AuditEntry, verify_chain
+from warifu.core.errors import AuditChainBroken, WarifuError
 
 
 def _print(obj: Any, as_json: bool, text: str) -> None:
@@ -169,6 +172,106 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _approvals(args: argparse.Namespace, statement: CeremonyStatement) -> list[Approval]:
+    """Approvals from local approver keys (``--approver NAME``) and files (``--approval-file``)."""
+    out = []
+    for name in args.approver or []:
+        key_file = Path(args.data_dir) / "approvers" / f"{name}.key"
+        try:
+            seed = bytes.fromhex(key_file.read_text().strip())
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"no usable approver key {key_file}: {exc}") from exc
+        out.append(ApproverKey(name, seed).approve(statement))
+    for f in args.approval_file or []:
+        out.append(Approval.decode(bytes.fromhex(Path(f).read_text().strip())))
+    return out
+
+
+def read_statement(path: str) -> CeremonyStatement:
+    """A statement file: the canonical bytes, hex."""
+    return CeremonyStatement.decode(bytes.fromhex(Path(path).read_text().strip()))
+
+
+def _statement(args: argparse.Namespace, c: Client) -> CeremonyStatement:
+    if args.statement_file:
+        return CeremonyStatement.decode(
+            bytes.fromhex(Path(args.statement_file).read_text().strip())
+        )
+    return c.refresh_statement(args.key, valid_for_s=args.valid_for)
+
+
+def cmd_ceremony_refresh(args: argparse.Namespace) -> int:
+    with _client(args) as c:
+        statement = _statement(args, c)
+        approvals = _approvals(args, statement)
+        if not args.json:
+            print(
+                f"refresh of key {args.key}: {len(approvals)} approvals; running ...",
+                file=sys.stderr,
+            )
+        report = c.refresh(statement, approvals)
+    text = "\n".join(
+        [f"refresh {report['status']}: epoch {report['epoch_from']} -> {report['epoch_to']}"]
+        + [f"  {p['name']:<22} {1000 * p['seconds']:8.1f} ms" for p in report["phases"]]
+    )
+    _print(report, args.json, text)
+    return 0
+
+
+def cmd_ceremony_statement(args: argparse.Namespace) -> int:
+    """Print the canonical statement to approve (hex), for approvers who sign separately."""
+    with _client(args) as c:
+        statement = c.refresh_statement(args.key, valid_for_s=args.valid_for)
+    doc = {"statement": statement.encode().hex(), "digest": statement.digest().hex()}
+    _print(doc, args.json, doc["statement"])
+    return 0
+
+
+def cmd_ceremony_approve(args: argparse.Namespace) -> int:
+    """Sign a statement file with an approver key file; print the approval (hex)."""
+    statement = CeremonyStatement.decode(
+        bytes.fromhex(Path(args.statement_file).read_text().strip())
+    )
+    seed = bytes.fromhex(Path(args.key_file).read_text().strip())
+    approval = ApproverKey(args.name, seed).approve(statement)
+    _print({"approval": approval.encode().hex()}, args.json, approval.encode().hex())
+    return 0
+
+
+def cmd_ceremony_status(args: argparse.Namespace) -> int:
+    with _client(args) as c:
+        rows = c.ceremony_status()
+    text = "\n".join(
+        f"{r['kind']} {r['key_id']} {r['epoch_from']}->{r['epoch_to']} "
+        f"{r['status']} {r['phase']} {r['reason']}"
+        for r in rows
+    )
+    _print({"ceremonies": rows}, args.json, text or "no ceremonies")
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    """Check the hash chain of one node's audit log (local cluster: node-k/audit.jsonl)."""
+    path = Path(args.file) if args.file else Path(args.data_dir) / args.node / "audit.jsonl"
+    entries = [AuditEntry.from_json(line) for line in path.read_text().splitlines() if line.strip()]
+    try:
+        verify_chain(entries)
+    except AuditChainBroken as exc:
+        _print(
+            {"ok": False, "seq": exc.seq, "error": str(exc)},
+            args.json,
+            f"BROKEN at {exc.seq}: {exc}",
+        )
+        return 1
+    head = entries[-1].hash.hex() if entries else ""
+    _print(
+        {"ok": True, "entries": len(entries), "head": head},
+        args.json,
+        f"ok: {len(entries)} entries, head {head}",
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
     ap = argparse.ArgumentParser(prog="warifu", description="warifu threshold-signature cluster")
@@ -259,6 +362,41 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     add_arguments(p)
     p.set_defaults(fn=cmd_bench)
+
+    cer = sub.add_parser("ceremony", help="approved share ceremonies").add_subparsers(
+        dest="ceremony_command", required=True
+    )
+    p = cer.add_parser("refresh", help="refresh every share of a key (approvals required)")
+    common(p)
+    p.add_argument("--key", required=True)
+    p.add_argument("--approver", action="append", help="local approver key name (repeatable)")
+    p.add_argument("--approval-file", action="append", help="an approval (hex) made separately")
+    p.add_argument("--statement-file", help="the approved statement (hex), made by 'statement'")
+    p.add_argument("--valid-for", type=int, default=600, help="approval lifetime, seconds")
+    p.set_defaults(fn=cmd_ceremony_refresh)
+    p = cer.add_parser("statement", help="print the refresh statement to approve (hex)")
+    common(p)
+    p.add_argument("--key", required=True)
+    p.add_argument("--valid-for", type=int, default=600)
+    p.set_defaults(fn=cmd_ceremony_statement)
+    p = cer.add_parser("approve", help="sign a statement with an approver key")
+    p.add_argument("--statement-file", required=True)
+    p.add_argument("--key-file", required=True, help="approver key (32-byte seed, hex)")
+    p.add_argument("--name", required=True, help="the approver's registered name")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_ceremony_approve)
+    p = cer.add_parser("status", help="ceremonies in flight, committed, aborted")
+    common(p)
+    p.set_defaults(fn=cmd_ceremony_status)
+
+    aud = sub.add_parser("audit", help="audit log").add_subparsers(
+        dest="audit_command", required=True
+    )
+    p = aud.add_parser("verify", help="check a node's hash-chained audit log")
+    common(p, remote=False)
+    p.add_argument("--node", default="node-1")
+    p.add_argument("--file", help="an audit log file (default: DATA_DIR/NODE/audit.jsonl)")
+    p.set_defaults(fn=cmd_audit_verify)
     return ap
 
 
@@ -271,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
         detail = f" culprits={exc.culprit_nodes or exc.culprits}" if exc.culprits else ""
         print(f"warifu: {exc.code.name} {exc.reason}: {exc.message}{detail}", file=sys.stderr)
         return 1
-    except (OSError, ValueError, RuntimeError) as exc:
+    except (OSError, ValueError, RuntimeError, WarifuError) as exc:
         print(f"warifu: {exc}", file=sys.stderr)
         return 1
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +29,9 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from warifu.v1 import common_pb2, signer_pb2, signer_pb2_grpc
+from warifu.core.approvals import Approval, CeremonyKind, CeremonyStatement
+from warifu.core.shares.package import Committee, Member
+from warifu.v1 import ceremony_pb2, ceremony_pb2_grpc, common_pb2, signer_pb2, signer_pb2_grpc
 
 M = TypeVar("M", bound=Message)
 
@@ -88,7 +92,9 @@ class KeyInfo:
             key_id=pb.key_id,
             scheme=SCHEME_NAMES.get(pb.scheme, "unknown"),
             threshold=pb.threshold,
-            parties=[{"id": p.id, "node": p.node} for p in pb.parties],
+            parties=[
+                {"id": p.id, "node": p.node, "sign_pub": p.sign_pub.hex()} for p in pb.parties
+            ],
             epoch=pb.epoch,
             public_key=pb.public_key,
             xrp_address=pb.xrp_address,
@@ -264,30 +270,51 @@ class Client:
             **kw,
         )
 
-    def _stub(self, endpoint: str) -> signer_pb2_grpc.SignerStub:
+    def _channel(self, endpoint: str) -> grpc.Channel:
         ch = self._channels.get(endpoint)
         if ch is None:
             ch = self._channels[endpoint] = grpc.secure_channel(
                 endpoint, self._creds, options=[("grpc.max_reconnect_backoff_ms", 2000)]
             )
-        return signer_pb2_grpc.SignerStub(ch)
+        return ch
+
+    def _stub(self, endpoint: str) -> signer_pb2_grpc.SignerStub:
+        return signer_pb2_grpc.SignerStub(self._channel(endpoint))
 
     def _call(self, method: str, request: Message, result: type[M]) -> tuple[M, bool]:
+        return self._call_service("Signer", method, request, result)
+
+    def _call_service(
+        self,
+        service: str,
+        method: str,
+        request: Message,
+        result: type[M],
+        *,
+        endpoint: str | None = None,
+    ) -> tuple[M, bool]:
         errors: list[WarifuRpcError] = []
-        n = len(self._endpoints)
+        endpoints = [endpoint] if endpoint else self._endpoints
+        n = len(endpoints)
         for step in range(n):
-            idx = (self._current + step) % n
-            endpoint = self._endpoints[idx]
+            idx = (self._current + step) % n if endpoint is None else 0
+            endpoint_ = endpoints[idx]
             try:
-                out = getattr(self._stub(endpoint), method)(request, timeout=self._timeout)
-                self._current = idx
+                stub: Any = (
+                    self._stub(endpoint_)
+                    if service == "Signer"
+                    else ceremony_pb2_grpc.CeremonyStub(self._channel(endpoint_))
+                )
+                out = getattr(stub, method)(request, timeout=self._timeout)
+                if endpoint is None:
+                    self._current = idx
                 return out, False
             except grpc.RpcError as err:
                 if err.code() == grpc.StatusCode.ALREADY_EXISTS:
                     original = _original(err, result)
                     if original is not None:
                         return original, True
-                e = _error(err, endpoint)
+                e = _error(err, endpoint_)
                 if e.code == grpc.StatusCode.UNAVAILABLE and e.reason in _FAILOVER_REASONS:
                     errors.append(e)
                     continue
@@ -441,6 +468,74 @@ class Client:
             signers=list(out.signers),
             replayed=replayed,
         )
+
+    # -- ceremonies -------------------------------------------------------------------------
+
+    def refresh_statement(self, key_id: str, *, valid_for_s: int = 600) -> CeremonyStatement:
+        """The canonical statement of a refresh of ``key_id`` at its current epoch (to approve)."""
+        key = self.get_key(key_id)
+        return CeremonyStatement(
+            kind=CeremonyKind.REFRESH,
+            curve="ed25519" if key.scheme == "eddsa-ed25519" else "secp256k1",
+            key_id=uuid.UUID(key.key_id).bytes,
+            epoch=key.epoch,
+            committee=Committee(
+                members=tuple(
+                    Member(id=p["id"], node=p["node"], sign_pub=bytes.fromhex(p["sign_pub"]))
+                    for p in key.parties
+                )
+            ),
+            threshold=key.threshold,
+            expires_at=int(time.time()) + valid_for_s,
+            nonce=secrets.token_bytes(32),
+        )
+
+    def refresh(
+        self,
+        statement: CeremonyStatement,
+        approvals: Sequence[Approval],
+        *,
+        request_id: bytes | None = None,
+    ) -> dict[str, Any]:
+        """Run an approved refresh (every node checks the approvals); returns the report."""
+        req = ceremony_pb2.CeremonyRequest(
+            request_id=request_id or secrets.token_bytes(16),
+            statement=statement.encode(),
+            approvals=[a.encode() for a in approvals],
+        )
+        out, _ = self._call_service("Ceremony", "Refresh", req, ceremony_pb2.CeremonyReport)
+        return {
+            "key_id": out.key_id,
+            "kind": out.kind,
+            "epoch_from": out.epoch_from,
+            "epoch_to": out.epoch_to,
+            "public_key": out.public_key.hex(),
+            "threshold": out.threshold,
+            "parties": [{"id": p.id, "node": p.node} for p in out.committee],
+            "status": out.status,
+            "approvers": list(out.approvers),
+            "phases": [{"name": p.name, "seconds": round(p.seconds, 4)} for p in out.phases],
+        }
+
+    def ceremony_status(self, endpoint: str | None = None) -> list[dict[str, Any]]:
+        """The ceremonies one node (the first reachable, or ``endpoint``) has taken part in."""
+        req = ceremony_pb2.CeremonyStatusRequest()
+        out, _ = self._call_service(
+            "Ceremony", "Status", req, ceremony_pb2.CeremonyStatusResponse, endpoint=endpoint
+        )
+        return [
+            {
+                "sid": r.sid,
+                "kind": r.kind,
+                "key_id": r.key_id,
+                "epoch_from": r.epoch_from,
+                "epoch_to": r.epoch_to,
+                "status": r.status,
+                "phase": r.phase,
+                "reason": r.reason,
+            }
+            for r in out.ceremonies
+        ]
 
     def close(self) -> None:
         """Close every channel."""

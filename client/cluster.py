@@ -40,6 +40,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import metadata
@@ -56,6 +57,9 @@ from warifu.client.tls import issue_cert, make_ca
 CLUSTER_FILE = "cluster.json"
 CLUSTER_FORMAT = 1
 NODE_CONFIG = "node.toml"
+APPROVER_DIR = "approvers"
+DEV_APPROVERS = 3
+DEV_APPROVALS_NEEDED = 2
 NODE_LOG = "node.log"
 NODE_PID = "node.pid"
 SIGN_KEY = "node-sign.key"
@@ -166,6 +170,8 @@ def _node_toml(
     listen: str,
     creds: openbao.VaultCredentials,
     peers: list[tuple[str, str, str]],
+    approvers: Sequence[tuple[str, str]] = (),
+    approvals_needed: int = 0,
 ) -> str:
     """The node config, in the format documented at the top of node/config.py.
 
@@ -203,6 +209,10 @@ def _node_toml(
             f"endpoint = {q(endpoint)}",
             f"sign_pub = {q(sign_pub)}",
         ]
+    if approvers:
+        lines += ["", "[approvals]", f"m = {approvals_needed}"]
+        for approver, pub in approvers:
+            lines += ["", "[[approvals.approvers]]", f"name = {q(approver)}", f"pub = {q(pub)}"]
     return "\n".join(lines) + "\n"
 
 
@@ -446,11 +456,29 @@ def _init(
         }
         creds = {i: job.result() for i, job in jobs.items()}
 
+    # Security engineers' approval keys of the local cluster (DESIGN §8): dev-approver-1..3,
+    # any 2 of them approve a ceremony. Production approvers keep their keys to themselves.
+    approvers = []
+    approver_dir = data_dir / APPROVER_DIR
+    approver_dir.mkdir(mode=0o700, exist_ok=True)
+    for k in range(1, DEV_APPROVERS + 1):
+        name = f"dev-approver-{k}"
+        seed = secrets.token_bytes(32)
+        pub = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw()
+        _write(approver_dir / f"{name}.key", seed.hex() + "\n", 0o600)
+        _write(approver_dir / f"{name}.pub", pub.hex() + "\n")
+        approvers.append((name, pub.hex()))
+
     endpoints = {node_id: f"127.0.0.1:{p}" for node_id, (p, _) in zip(ids, ports, strict=True)}
     for node_id in ids:
         peers = [(p, endpoints[p], sign_pubs[p]) for p in ids if p != node_id]
         text = _node_toml(
-            name=node_id, listen=endpoints[node_id], creds=creds[node_id], peers=peers
+            name=node_id,
+            listen=endpoints[node_id],
+            creds=creds[node_id],
+            peers=peers,
+            approvers=approvers,
+            approvals_needed=DEV_APPROVALS_NEEDED,
         )
         _write(data_dir / node_id / NODE_CONFIG, text)
 

@@ -38,6 +38,14 @@ file's directory unless absolute. Example::
     endpoint = "127.0.0.1:7002"
     sign_pub = "<32-byte hex>"
 
+    [approvals]                           # ceremonies need m approvals of these keys (DESIGN §8)
+    m = 2
+    [[approvals.approvers]]
+    name = "dev-approver-1"
+    pub = "<32-byte hex Ed25519 key>"
+
+    # [node] audit_log = "audit.jsonl"    # the hash-chained audit log (default: next to config)
+
 Environment overrides: ``WARIFU_NODE_LISTEN``, ``WARIFU_VAULT_ADDR``,
 ``WARIFU_VAULT_ROLE_ID``, ``WARIFU_VAULT_SECRET_ID`` (values, not files).
 """
@@ -99,6 +107,17 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ApprovalPolicy:
+    """Who may approve a ceremony (DESIGN §8): ``m`` of the registered approvers' Ed25519 keys.
+
+    With no approvers configured every ceremony is refused (``APPROVAL_POLICY_MISSING``).
+    """
+
+    m: int = 0
+    approvers: Mapping[str, bytes] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class NodeConfig:
     """The whole configuration of one node."""
 
@@ -111,6 +130,8 @@ class NodeConfig:
     vault: VaultConfig
     peers: tuple[PeerConfig, ...]
     limits: Limits = field(default_factory=Limits)
+    approvals: ApprovalPolicy = field(default_factory=ApprovalPolicy)
+    audit_log: str = ""
 
     def __repr__(self) -> str:
         peers = [p.name for p in self.peers]
@@ -190,6 +211,23 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
     unknown = set(limits) - known_limits
     if unknown:
         raise InvalidArguments(f"config: unknown limits {sorted(unknown)}", reason="CONFIG_INVALID")
+    approvals = data.get("approvals", {})
+    registry: dict[str, bytes] = {}
+    for a in approvals.get("approvers", []):
+        approver = str(_req(a, "name", "approvals.approvers"))
+        try:
+            pub = bytes.fromhex(str(_req(a, "pub", "approvals.approvers")))
+        except ValueError as exc:
+            raise InvalidArguments("approver pub is not hex", reason="CONFIG_INVALID") from exc
+        if len(pub) != 32 or approver in registry:
+            raise InvalidArguments(
+                f"approver {approver!r}: bad or duplicate key", reason="CONFIG_INVALID"
+            )
+        registry[approver] = pub
+    m = int(approvals.get("m", 0))
+    if registry and not 1 <= m <= len(registry):
+        raise InvalidArguments(f"approvals.m must be 1..{len(registry)}", reason="CONFIG_INVALID")
+    audit = str(node.get("audit_log", "audit.jsonl"))
     return NodeConfig(
         name=name,
         listen=env.get("WARIFU_NODE_LISTEN") or str(_req(node, "listen", "node")),
@@ -211,4 +249,6 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
         ),
         peers=tuple(peers),
         limits=Limits(**{k: type(getattr(Limits(), k))(v) for k, v in limits.items()}),
+        approvals=ApprovalPolicy(m=m, approvers=registry),
+        audit_log=audit if Path(audit).is_absolute() else str(base / audit),
     )

@@ -48,6 +48,8 @@ class KeyRecord:
     state_version: int
     quarantined: set[int] = field(default_factory=set)
     presign_pool: int = 0
+    ceremony_nonces: frozenset[bytes] = frozenset()
+    retained_epoch: int | None = None
     pkg_digest: bytes = b""
 
     def __post_init__(self) -> None:
@@ -111,7 +113,9 @@ class KeyRegistry:
             self._keys.pop(key_id, None)
             return None
         state, version = got
-        if state.get("status") not in ("ACTIVE", "QUARANTINED") or not state.get("active_epoch"):
+        if state.get("status") not in ("ACTIVE", "QUARANTINED", "TRANSITIONING") or not state.get(
+            "active_epoch"
+        ):
             self._keys.pop(key_id, None)
             return None
         epoch = int(state["active_epoch"])
@@ -129,6 +133,8 @@ class KeyRegistry:
             state_version=version,
             quarantined=set(state.get("quarantined_peers", [])),
             presign_pool=int(state.get("presign_pool", 0)),
+            ceremony_nonces=frozenset(bytes.fromhex(n) for n in state.get("ceremony_nonces", [])),
+            retained_epoch=state.get("retained_epoch"),
         )
         self._keys[key_id] = rec
         return rec
@@ -272,6 +278,78 @@ class KeyRegistry:
         )
         await self._run(self._store.cas_state, key_id, state, current)
         await self.reload(key_id)
+
+    # -- epoch transitions (refresh; shares.md §9.2) -----------------------------------------
+
+    async def _update_state(self, key_id: str, **changes: Any) -> int:
+        got = await self._run(self._store.read_state, key_id)
+        if got is None:
+            raise FailedPrecondition("key state vanished", reason="STATE_MISSING")
+        state, version = got
+        state.update(changes)
+        new_version: int = await self._run(self._store.cas_state, key_id, state, version)
+        return new_version
+
+    async def prepare_epoch(
+        self,
+        rec: KeyRecord,
+        share: KeyShare,
+        ot_state: dict[int, bytes] | None,
+        sid: str,
+        kind: str,
+    ) -> None:
+        """Prepare: create ``epoch/<e+1>`` (cas=0), then record it in ``state.pending`` (ACK)."""
+        await self._run(self._store.write_epoch, rec.key_id, share, ot_state)
+        await self._update_state(
+            rec.key_id,
+            status="TRANSITIONING",
+            pending={
+                "epoch": share.pkg.epoch,
+                "kind": kind,
+                "sid": sid,
+                "pkg_digest": share.pkg.digest().hex(),
+                "decision": "ACK",
+            },
+        )
+
+    async def switch_epoch(
+        self, rec: KeyRecord, epoch: int, cert: bytes, nonce: bytes
+    ) -> KeyRecord:
+        """Switch: ``cert/<e+1>``, then one CAS to ``ACTIVE(e+1)`` keeping ``e`` as retained."""
+        await self._run(self._store.write_cert, rec.key_id, epoch, cert)
+        got = await self._run(self._store.read_state, rec.key_id)
+        if got is None:
+            raise FailedPrecondition("key state vanished", reason="STATE_MISSING")
+        state, _ = got
+        nonces = [*state.get("ceremony_nonces", []), nonce.hex()][-256:]
+        await self._update_state(
+            rec.key_id,
+            status="ACTIVE",
+            active_epoch=epoch,
+            retained_epoch=rec.epoch,
+            pending=None,
+            ceremony_nonces=nonces,
+        )
+        new = await self.reload(rec.key_id)
+        if new is None:
+            raise FailedPrecondition("key vanished at the switch", reason="STATE_MISSING")
+        return new
+
+    async def destroy_retained(self, rec: KeyRecord, epoch: int) -> None:
+        """With the done certificate: destroy all versions of ``epoch/<e>`` (§9.3), forget it."""
+        await self._run(self._store.destroy_epoch, rec.key_id, epoch)
+        await self._update_state(rec.key_id, retained_epoch=None)
+
+    async def discard_pending(self, rec: KeyRecord, epoch: int) -> None:
+        """Abort before the switch: destroy ``epoch/<e+1>`` and clear ``state.pending``."""
+        await self._run(self._store.destroy_epoch, rec.key_id, epoch)
+        await self._update_state(rec.key_id, status="ACTIVE", pending=None)
+        await self.reload(rec.key_id)
+
+    def ceremony_nonces(self, key_id: str) -> set[bytes]:
+        """Nonces of approved statements this key has already committed (never reused)."""
+        rec = self._keys.get(key_id)
+        return set() if rec is None else set(rec.ceremony_nonces)
 
     async def discard(self, key_id: str, epoch: int) -> None:
         """Discard an uncommitted DKG: destroy ``epoch/<e>`` and the CREATING state (idempotent)."""

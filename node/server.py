@@ -24,6 +24,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from warifu.core.approvals import Approval, CeremonyKind, CeremonyStatement, verify_quorum
 from warifu.core.chains import eth, xrpl
 from warifu.core.curves import group_by_name
 from warifu.core.dkls23 import EcdsaSignature, Presignature, PresignatureStore, presign_sid
@@ -33,6 +34,7 @@ from warifu.core.errors import (
     FailedPrecondition,
     InvalidArguments,
     NotFound,
+    PermissionDenied,
     ResourceExhausted,
     StorageError,
     TransportError,
@@ -41,7 +43,10 @@ from warifu.core.errors import (
 from warifu.core.rng import Rng, SystemRng
 from warifu.core.session import SessionParams, request_digest
 from warifu.core.shares.package import Committee, Member
-from warifu.node import dkg, ecdsa
+from warifu.core.shares.refresh import session_params as refresh_session_params
+from warifu.node import ceremony, dkg, ecdsa
+from warifu.node.audit import AuditLog
+from warifu.node.ceremony import CeremonyRun
 from warifu.node.config import NodeConfig
 from warifu.node.errors import AlreadyExists, Unauthenticated, to_status
 from warifu.node.frost import FrostCoordinator, FrostMember, PeerLiveness
@@ -50,7 +55,15 @@ from warifu.node.requests import PreparedSign, check_request_id, parse_sign_requ
 from warifu.node.sessions import MeshSession
 from warifu.node.storage import VaultShareStore
 from warifu.node.transport import PeerTransport, envelope_from_pb, envelope_to_pb
-from warifu.v1 import common_pb2, peer_pb2, peer_pb2_grpc, signer_pb2, signer_pb2_grpc
+from warifu.v1 import (
+    ceremony_pb2,
+    ceremony_pb2_grpc,
+    common_pb2,
+    peer_pb2,
+    peer_pb2_grpc,
+    signer_pb2,
+    signer_pb2_grpc,
+)
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +184,8 @@ class Node:
         self.presigs = PresignatureStore(limit_per_key=4 * ecdsa.MAX_PRESIGN_POOL)
         self.presign_pool: dict[str, deque[tuple[bytes, tuple[int, ...], int, float]]] = {}
         self._refilling: set[str] = set()
+        self.ceremonies: list[CeremonyRun] = []
+        self.audit = AuditLog(cfg.audit_log)
         self.requests = RequestCache()
         self.health = (
             health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
@@ -211,7 +226,7 @@ class Node:
             if ok
             else health_pb2.HealthCheckResponse.NOT_SERVING
         )
-        for svc in ("", "warifu.v1.Signer", "warifu.v1.Peer"):
+        for svc in ("", "warifu.v1.Signer", "warifu.v1.Peer", "warifu.v1.Ceremony"):
             await _maybe_await(self.health.set(svc, st))
 
     async def _watch_vault(self) -> None:
@@ -280,7 +295,10 @@ class Node:
             if rec.curve == "ed25519"
             else common_pb2.ECDSA_SECP256K1,
             threshold=rec.pkg.threshold,
-            parties=[common_pb2.Party(id=m.id, node=m.node) for m in rec.pkg.committee.members],
+            parties=[
+                common_pb2.Party(id=m.id, node=m.node, sign_pub=m.sign_pub)
+                for m in rec.pkg.committee.members
+            ],
             epoch=rec.epoch,
             public_key=pk,
             xrp_address=xrpl.classic_address(spk),
@@ -491,6 +509,221 @@ class Node:
             raise FailedPrecondition("coordinator is not a committee member", reason="NOT_A_MEMBER")
         self.spawn(self._run_dkg(session, committee, key_id, start, req, start.client_identity))
         return session.sid
+
+    # -- signing ----------------------------------------------------------------------------
+
+    # -- ceremonies (refresh) ----------------------------------------------------------------
+
+    def _check_ceremony(
+        self, raw: bytes
+    ) -> tuple[ceremony_pb2.CeremonyRequest, CeremonyStatement, list[Approval], KeyRecord]:
+        """Decode a ceremony request and check its approvals here (every node does, DESIGN §8)."""
+        req = ceremony_pb2.CeremonyRequest()
+        try:
+            req.ParseFromString(raw)
+        except Exception as exc:
+            raise InvalidArguments(
+                "ceremony request does not decode", reason="MALFORMED_REQUEST"
+            ) from exc
+        check_request_id(req.request_id)
+        if len(req.approvals) > 64:
+            raise ResourceExhausted("too many approvals", reason="TOO_MANY_APPROVALS")
+        stmt = CeremonyStatement.decode(req.statement)
+        approvals = [Approval.decode(a) for a in req.approvals]
+        policy = self.cfg.approvals
+        if not policy.approvers:
+            raise PermissionDenied(
+                "this node has no approvers configured", reason="APPROVAL_POLICY_MISSING"
+            )
+        rec = self.registry.get(str(uuid.UUID(bytes=stmt.key_id)))
+        verify_quorum(
+            stmt,
+            approvals,
+            policy.approvers,
+            policy.m,
+            now=int(time.time()),
+            seen_nonces=rec.ceremony_nonces,
+        )
+        if stmt.kind is not CeremonyKind.REFRESH:
+            raise FailedPrecondition(
+                f"{stmt.kind.value} ceremonies are not available yet",
+                reason="CEREMONY_NOT_SUPPORTED",
+            )
+        if rec.status != "ACTIVE":
+            raise FailedPrecondition(
+                f"key {rec.key_id} is {rec.status}", reason=f"KEY_{rec.status}"
+            )
+        stmt.check_parameters(
+            kind=CeremonyKind.REFRESH,
+            curve=rec.curve,
+            key_id=rec.pkg.key_id,
+            epoch=rec.epoch,
+            threshold=rec.pkg.threshold,
+        )
+        if stmt.committee != rec.pkg.committee:
+            raise PermissionDenied(
+                "a refresh keeps the committee record", reason="APPROVAL_PARAMETERS_MISMATCH"
+            )
+        return req, stmt, approvals, rec
+
+    def _open_refresh(
+        self, raw: bytes, coord_nonce: bytes
+    ) -> tuple[
+        MeshSession,
+        ceremony_pb2.CeremonyRequest,
+        CeremonyStatement,
+        list[Approval],
+        KeyRecord,
+        CeremonyRun,
+    ]:
+        req, stmt, approvals, rec = self._check_ceremony(raw)
+        if len(coord_nonce) != 32:
+            raise InvalidArguments("coordinator nonce must be 32 bytes", reason="BAD_ENVELOPE")
+        params = refresh_session_params(
+            request=stmt, pkg=rec.pkg, request_id=req.request_id, coord_nonce=coord_nonce
+        )
+        sid = params.sid()
+        if sid in self.sessions:
+            raise FailedPrecondition("session already exists", reason="WRONG_SESSION")
+        if any(r.key_id == rec.key_id and r.status == "IN_FLIGHT" for r in self.ceremonies):
+            raise FailedPrecondition(
+                "a ceremony of this key is in flight", reason="KEY_TRANSITIONING"
+            )
+        session = MeshSession(
+            sid=sid,
+            me=rec.party_id,
+            nodes={m.id: m.node for m in rec.pkg.committee.members},
+            transport=self.transport,
+            round_timeout_s=self.cfg.limits.round_timeout_s,
+            max_round=ceremony.MAX_ROUND,
+        )
+        self.sessions[sid] = session
+        run = CeremonyRun(
+            sid=sid,
+            kind=ceremony.KIND,
+            key_id=rec.key_id,
+            epoch_from=rec.epoch,
+            epoch_to=rec.epoch + 1,
+        )
+        self.ceremonies.append(run)
+        del self.ceremonies[:-100]
+        self.audit.record(
+            "ceremony.approved",
+            {
+                "sid": sid.hex(),
+                "kind": stmt.kind.value,
+                "key_id": rec.key_id,
+                "epoch": rec.epoch,
+                "threshold": stmt.threshold,
+                "approvers": sorted(a.approver for a in approvals),
+                "statement_digest": stmt.digest().hex(),
+            },
+        )
+        return session, req, stmt, approvals, rec, run
+
+    async def _refresh(
+        self,
+        session: MeshSession,
+        req: ceremony_pb2.CeremonyRequest,
+        stmt: CeremonyStatement,
+        rec: KeyRecord,
+        run: CeremonyRun,
+        coord_nonce: bytes,
+    ) -> KeyRecord:
+        try:
+            new = await ceremony.run_refresh(
+                session=session,
+                rec=rec,
+                stmt=stmt,
+                request_id=req.request_id,
+                coord_nonce=coord_nonce,
+                signer=self.signer,
+                rng=self.rng,
+                registry=self.registry,
+                executor=self.executor,
+                run=run,
+            )
+        except WarifuError as exc:
+            self.audit.record(
+                "ceremony.aborted",
+                {
+                    "sid": session.sid.hex(),
+                    "kind": run.kind,
+                    "key_id": rec.key_id,
+                    "reason": exc.reason,
+                    "culprits": sorted(getattr(exc, "culprits", ())),
+                },
+            )
+            raise
+        finally:
+            asyncio.get_running_loop().call_later(60, self.sessions.pop, session.sid, None)
+        # the old epoch's nonces, commitments and presignatures are worthless now: drop them
+        self.frost.drop_key(rec.key_id)
+        self.frost_member.nonces.drop_key(rec.key_id)
+        self.presigs.drop_key(rec.pkg.key_id)
+        self.presign_pool.pop(rec.key_id, None)
+        self.audit.record(
+            "ceremony.committed",
+            {"sid": session.sid.hex(), "kind": run.kind, "key_id": rec.key_id, "epoch": new.epoch},
+        )
+        return new
+
+    async def join_refresh(self, start: peer_pb2.StartSession, coordinator: str) -> bytes:
+        """Member: check the approvals and the statement ourselves, then run our part."""
+        self.require_vault()
+        session, req, stmt, _, rec, run = self._open_refresh(start.request, start.coord_nonce)
+        if coordinator not in session.nodes.values():
+            self.sessions.pop(session.sid, None)
+            raise FailedPrecondition("coordinator is not a committee member", reason="NOT_A_MEMBER")
+        self.spawn(self._refresh(session, req, stmt, rec, run, start.coord_nonce))
+        return session.sid
+
+    async def refresh(self, raw: bytes, client: str) -> ceremony_pb2.CeremonyReport:
+        """Coordinator: every member takes part (a member that is down blocks the refresh)."""
+        self.require_vault()
+        req, _, _, _ = self._check_ceremony(raw)
+
+        async def go() -> ceremony_pb2.CeremonyReport:
+            coord_nonce = self.rng.random_bytes(32)
+            session, req_, stmt, approvals, rec, run = self._open_refresh(raw, coord_nonce)
+            start = peer_pb2.StartSession(
+                protocol=ceremony.KIND,
+                key_id=rec.key_id,
+                coord_nonce=coord_nonce,
+                request=raw,
+                request_type="CeremonyRequest",
+                epoch=rec.epoch,
+                client_identity=client,
+            )
+            peers = [m for m in rec.pkg.committee.members if m.id != rec.party_id]
+            try:
+                await self._start_members(session, start, peers)
+            except _MemberDown as down:
+                run.status, run.reason = "ABORTED", down.error.reason
+                raise down.error from None
+            except BaseException as exc:
+                run.status, run.reason = "ABORTED", getattr(exc, "reason", "ABORTED")
+                raise
+            new = await self._refresh(session, req_, stmt, rec, run, coord_nonce)
+            report = ceremony_pb2.CeremonyReport(
+                key_id=new.key_id,
+                kind=run.kind,
+                epoch_from=run.epoch_from,
+                epoch_to=new.epoch,
+                public_key=new.pkg.group.encode_point(new.pkg.public_key),
+                committee=[
+                    common_pb2.Party(id=m.id, node=m.node, sign_pub=m.sign_pub)
+                    for m in new.pkg.committee.members
+                ],
+                threshold=new.pkg.threshold,
+                status=run.status,
+                phases=[ceremony_pb2.CeremonyPhase(name=n, seconds=s) for n, s in run.phases],
+                approvers=sorted(a.approver for a in approvals),
+            )
+            return report
+
+        result: ceremony_pb2.CeremonyReport = await self.requests.run(req.request_id, raw, go)
+        return result
 
     # -- signing ----------------------------------------------------------------------------
 
@@ -1001,6 +1234,43 @@ class SignerService(signer_pb2_grpc.SignerServicer):
         return await self.node.sign(request.SerializeToString(), client)
 
 
+class CeremonyService(ceremony_pb2_grpc.CeremonyServicer):
+    """Security engineers' API: ceremonies run only with a quorum of approvals."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.culprit_names = node.culprit_names
+
+    @rpc
+    async def Refresh(
+        self, request: ceremony_pb2.CeremonyRequest, context: grpc.aio.ServicerContext
+    ) -> ceremony_pb2.CeremonyReport:
+        client = peer_identity(context)
+        return await self.node.refresh(request.SerializeToString(), client)
+
+    @rpc
+    async def Status(
+        self, request: ceremony_pb2.CeremonyStatusRequest, context: grpc.aio.ServicerContext
+    ) -> ceremony_pb2.CeremonyStatusResponse:
+        peer_identity(context)
+        return ceremony_pb2.CeremonyStatusResponse(
+            ceremonies=[
+                ceremony_pb2.CeremonyRecord(
+                    sid=r.sid.hex(),
+                    kind=r.kind,
+                    key_id=r.key_id,
+                    epoch_from=r.epoch_from,
+                    epoch_to=r.epoch_to,
+                    status=r.status,
+                    phase=r.phase,
+                    reason=r.reason,
+                    started=r.started,
+                )
+                for r in self.node.ceremonies
+            ]
+        )
+
+
 class PeerService(peer_pb2_grpc.PeerServicer):
     """Node-to-node API; every call must come from a peer node's certificate."""
 
@@ -1021,6 +1291,8 @@ class PeerService(peer_pb2_grpc.PeerServicer):
         peer = self._peer(context)
         if request.protocol == ecdsa.PROTOCOL:
             sid = await self.node.join_sign(request, peer)
+        elif request.protocol == ceremony.KIND:
+            sid = await self.node.join_refresh(request, peer)
         elif request.protocol == ecdsa.PRESIGN:
             sid = await self.node.join_presign(request, peer)
         elif request.protocol == ecdsa.ONLINE:
@@ -1091,10 +1363,12 @@ async def start(cfg: NodeConfig, *, rng: Rng | None = None) -> tuple[grpc.aio.Se
     )
     signer_pb2_grpc.add_SignerServicer_to_server(SignerService(node), server)
     peer_pb2_grpc.add_PeerServicer_to_server(PeerService(node), server)
+    ceremony_pb2_grpc.add_CeremonyServicer_to_server(CeremonyService(node), server)
     health_pb2_grpc.add_HealthServicer_to_server(node.health, server)
     names = (
         signer_pb2.DESCRIPTOR.services_by_name["Signer"].full_name,
         peer_pb2.DESCRIPTOR.services_by_name["Peer"].full_name,
+        ceremony_pb2.DESCRIPTOR.services_by_name["Ceremony"].full_name,
         health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
         reflection.SERVICE_NAME,
     )

@@ -24,19 +24,19 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16warifu/v1/common.proto\x12\twarifu.v1\"!\n\x05Party\x12\n\n\x02id\x18\x01 \x01(\r\x12\x0c\n\x04node\x18\x02 \x01(\t\"\xff\x01\n\x07KeyInfo\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12!\n\x06scheme\x18\x02 \x01(\x0e\x32\x11.warifu.v1.Scheme\x12\x11\n\tthreshold\x18\x03 \x01(\r\x12!\n\x07parties\x18\x04 \x03(\x0b\x32\x10.warifu.v1.Party\x12\r\n\x05\x65poch\x18\x05 \x01(\x04\x12\x12\n\npublic_key\x18\x06 \x01(\x0c\x12\x13\n\x0bxrp_address\x18\x07 \x01(\t\x12\x13\n\x0b\x65th_address\x18\x08 \x01(\t\x12\x0e\n\x06status\x18\t \x01(\t\x12\x18\n\x10\x61llow_raw_digest\x18\n \x01(\x08\x12\x14\n\x0cpresign_pool\x18\x0b \x01(\r\"x\n\x08\x45nvelope\x12\x0b\n\x03sid\x18\x01 \x01(\x0c\x12\r\n\x05round\x18\x02 \x01(\r\x12\x0e\n\x06sender\x18\x03 \x01(\r\x12\n\n\x02to\x18\x04 \x01(\r\x12\x10\n\x08msg_type\x18\x05 \x01(\t\x12\x0f\n\x07payload\x18\x06 \x01(\x0c\x12\x11\n\tsignature\x18\x07 \x01(\x0c*H\n\x06Scheme\x12\x16\n\x12SCHEME_UNSPECIFIED\x10\x00\x12\x11\n\rEDDSA_ED25519\x10\x01\x12\x13\n\x0f\x45\x43\x44SA_SECP256K1\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16warifu/v1/common.proto\x12\twarifu.v1\"3\n\x05Party\x12\n\n\x02id\x18\x01 \x01(\r\x12\x0c\n\x04node\x18\x02 \x01(\t\x12\x10\n\x08sign_pub\x18\x03 \x01(\x0c\"\xff\x01\n\x07KeyInfo\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12!\n\x06scheme\x18\x02 \x01(\x0e\x32\x11.warifu.v1.Scheme\x12\x11\n\tthreshold\x18\x03 \x01(\r\x12!\n\x07parties\x18\x04 \x03(\x0b\x32\x10.warifu.v1.Party\x12\r\n\x05\x65poch\x18\x05 \x01(\x04\x12\x12\n\npublic_key\x18\x06 \x01(\x0c\x12\x13\n\x0bxrp_address\x18\x07 \x01(\t\x12\x13\n\x0b\x65th_address\x18\x08 \x01(\t\x12\x0e\n\x06status\x18\t \x01(\t\x12\x18\n\x10\x61llow_raw_digest\x18\n \x01(\x08\x12\x14\n\x0cpresign_pool\x18\x0b \x01(\r\"x\n\x08\x45nvelope\x12\x0b\n\x03sid\x18\x01 \x01(\x0c\x12\r\n\x05round\x18\x02 \x01(\r\x12\x0e\n\x06sender\x18\x03 \x01(\r\x12\n\n\x02to\x18\x04 \x01(\r\x12\x10\n\x08msg_type\x18\x05 \x01(\t\x12\x0f\n\x07payload\x18\x06 \x01(\x0c\x12\x11\n\tsignature\x18\x07 \x01(\x0c*H\n\x06Scheme\x12\x16\n\x12SCHEME_UNSPECIFIED\x10\x00\x12\x11\n\rEDDSA_ED25519\x10\x01\x12\x13\n\x0f\x45\x43\x44SA_SECP256K1\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'warifu.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SCHEME']._serialized_start=452
-  _globals['_SCHEME']._serialized_end=524
+  _globals['_SCHEME']._serialized_start=470
+  _globals['_SCHEME']._serialized_end=542
   _globals['_PARTY']._serialized_start=37
-  _globals['_PARTY']._serialized_end=70
-  _globals['_KEYINFO']._serialized_start=73
-  _globals['_KEYINFO']._serialized_end=328
-  _globals['_ENVELOPE']._serialized_start=330
-  _globals['_ENVELOPE']._serialized_end=450
+  _globals['_PARTY']._serialized_end=88
+  _globals['_KEYINFO']._serialized_start=91
+  _globals['_KEYINFO']._serialized_end=346
+  _globals['_ENVELOPE']._serialized_start=348
+  _globals['_ENVELOPE']._serialized_end=468
 # @@protoc_insertion_point(module_scope)

@@ -49,19 +49,23 @@ class Party(_message.Message):
 
     ID_FIELD_NUMBER: _builtins.int
     NODE_FIELD_NUMBER: _builtins.int
+    SIGN_PUB_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     """party id, 1..65535"""
     node: _builtins.str
     """node name (its TLS identity)"""
+    sign_pub: _builtins.bytes
+    """the node's Ed25519 signing key (envelopes, ACKs); in ceremony statements"""
     def __init__(
         self,
         *,
         id: _builtins.int = ...,
         node: _builtins.str = ...,
+        sign_pub: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "node", b"node"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "node", b"node", "sign_pub", b"sign_pub"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
