@@ -491,6 +491,18 @@ class Node:
                 await self.frost.warm(rec)
             elif rec.presign_pool:
                 self.spawn(self._refill_presigs(rec))
+            self.audit.record(
+                "key.created",
+                {
+                    "key_id": rec.key_id,
+                    "scheme": rec.scheme,
+                    "threshold": rec.pkg.threshold,
+                    "committee": [m.node for m in rec.pkg.committee.members],
+                    "epoch": rec.epoch,
+                    "public_key": rec.pkg.group.encode_point(rec.pkg.public_key).hex(),
+                    "client": client,
+                },
+            )
             return self.key_info(rec)
 
         result: common_pb2.KeyInfo = await self.requests.run(req.request_id, raw, run)
@@ -740,11 +752,23 @@ class Node:
             sig, signers = await self._sign_ecdsa(prepared, raw, client)
             return ecdsa_response(prepared, sig, signers)
 
+        entry: dict[str, Any] = {
+            "key_id": prepared.key.key_id,
+            "kind": prepared.kind,
+            "client": client,
+            "request_id": req.request_id.hex(),
+            "message_digest": hashlib.sha256(prepared.message).hexdigest(),
+        }
         try:
             result: signer_pb2.SignResponse = await self.requests.run(req.request_id, raw, run)
+        except AlreadyExists:
+            raise
         except WarifuError as exc:
             exc.key_id = prepared.key.key_id  # type: ignore[attr-defined]
+            culprits = sorted(getattr(exc, "culprits", ()))
+            self.audit.record("sign.failed", {**entry, "reason": exc.reason, "culprits": culprits})
             raise
+        self.audit.record("sign.released", {**entry, "signers": list(result.signers)})
         return result
 
     # -- ECDSA (DKLs23) ----------------------------------------------------------------------
