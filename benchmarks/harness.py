@@ -13,8 +13,10 @@ What it measures, in one run on one machine (``bench.md`` says which cells it co
   round-1 commitments precomputed, ``[limits] frost_precommit``), 2-of-3 and, when the cluster
   has 5 nodes, 3-of-5, at 1, 4 and 16 concurrent callers;
 - ``ecdsa-secp256k1.keygen`` and ``eddsa-ed25519.keygen`` (the DKG, ``Signer.CreateKey``);
-- the refresh ceremony of each scheme once the Signer API has one (it is listed as skipped
-  until then: no number is made up);
+- ``ecdsa-secp256k1.refresh`` and ``eddsa-ed25519.refresh``: the proactive refresh ceremony
+  (``Ceremony.Refresh``) of a key made for it, approved with the local cluster's dev approver
+  keys (``<data-dir>/approvers``, or ``--approver-dir``); without approver keys, or on a build
+  without the call, it is listed as skipped with the reason (no number is made up);
 - the floors: one single-key signature (coincurve, libsodium), one gRPC round trip on the same
   channel (``Signer.GetKey``), one Vault transit signature (a real OpenBao: ed25519 and
   ecdsa-p256; transit has no secp256k1).
@@ -69,21 +71,28 @@ FROST_PRECOMMIT = 64
 TRACE_FLUSH_WAIT_S = 0.4
 
 
-def refresh_reason() -> str:
-    """Why the refresh ceremony is not measured (no number is made up for it)."""
-    from warifu.v1 import signer_pb2
+def refresh_api() -> bool:
+    """Whether this build has the refresh ceremony (``warifu.v1.Ceremony.Refresh``)."""
+    try:
+        from warifu.v1 import ceremony_pb2
+    except ImportError:
+        return False
+    svc = ceremony_pb2.DESCRIPTOR.services_by_name.get("Ceremony")
+    return svc is not None and "Refresh" in svc.methods_by_name
 
-    methods = sorted(signer_pb2.DESCRIPTOR.services_by_name["Signer"].methods_by_name)
-    rotate = [m for m in methods if any(w in m.lower() for w in ("refresh", "rotate", "reshare"))]
-    if rotate:
-        return (
-            f"the Signer API has {', '.join(rotate)}, but this harness does not drive a refresh "
-            "ceremony yet"
-        )
-    return (
-        "the refresh ceremony is not callable yet: the Signer API has no refresh call "
-        f"(warifu.v1.Signer: {', '.join(methods)}), so there is nothing to time"
-    )
+
+def load_approvers(directory: Path) -> list[tuple[str, bytes]]:
+    """(name, 32-byte seed) of every ``NAME.key`` in ``directory`` (the local cluster's dev
+    approvers live in ``<data-dir>/approvers``), sorted by name."""
+    out = []
+    for f in sorted(directory.glob("*.key")) if directory.is_dir() else []:
+        try:
+            seed = bytes.fromhex(f.read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if len(seed) == 32:
+            out.append((f.stem, seed))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +152,7 @@ class Options:
     count: int | None = None
     concurrency: tuple[int, ...] = (1, 4, 16)
     frost_mode: str | None = None
+    approver_dir: Path | None = None
     vault_addr: str | None = None
     vault_token_file: Path | None = None
     plots: bool = True
@@ -361,6 +371,8 @@ class Target:
     info: cluster.ClusterInfo | None = None
     frost_precommit: int | None = None  # None = unknown (a deployed cluster)
     trace_paths: list[Path] = field(default_factory=list)
+    approvals_needed: int | None = None  # [approvals] m of the entry node; None = unknown
+    approver_dir: Path | None = None
 
     @property
     def entry(self) -> str:
@@ -373,6 +385,10 @@ class Target:
 def _local_target(info: cluster.ClusterInfo, describe: str) -> Target:
     limits = [_read_limits(n.config) for n in info.nodes]
     traces = [_trace_path(n.config, lim) for n, lim in zip(info.nodes, limits, strict=True)]
+    try:
+        approvals = tomllib.loads(info.nodes[0].config.read_text()).get("approvals", {})
+    except (OSError, tomllib.TOMLDecodeError):
+        approvals = {}
     return Target(
         describe=describe,
         endpoints=[n.endpoint for n in info.nodes],
@@ -383,6 +399,8 @@ def _local_target(info: cluster.ClusterInfo, describe: str) -> Target:
         info=info,
         frost_precommit=int(limits[0].get("frost_precommit", 0) or 0),
         trace_paths=[p for p in traces if p is not None],
+        approvals_needed=int(approvals.get("m", 0)) if isinstance(approvals, dict) else 0,
+        approver_dir=info.data_dir / "approvers",
     )
 
 
@@ -462,6 +480,7 @@ class Bench:
     errors: list[dict[str, Any]] = field(default_factory=list)
     breakdowns: list[dict[str, Any]] = field(default_factory=list)
     pools: list[dict[str, Any]] = field(default_factory=list)
+    refresh_phases: list[dict[str, Any]] = field(default_factory=list)
     distributions: list[tuple[str, list[float]]] = field(default_factory=list)
     presign_ms: dict[tuple[int, int], float] = field(default_factory=dict)
     seq: Iterator[int] = field(default_factory=itertools.count)
@@ -535,7 +554,7 @@ class Bench:
             )
         )
         if concurrency == 1:
-            label = f"{name.replace('.', ' ')}{'' if 'keygen' in name else ' ' + mode} {t}-of-{n}"
+            label = f"{name.replace('.', ' ')}{' ' + mode if '.sign' in name else ''} {t}-of-{n}"
             self.distributions.append((label, run.samples_ms))
         if trace and concurrency == 1 and (n, t) == (3, 2) and self.reader is not None:
             spans = self.window(run.t0, run.t1)
@@ -593,6 +612,67 @@ class Bench:
             "(one new connection per call, as warifu's own OpenBao client makes); each key's "
             "signature was verified once with the engine's public key. " + floors.VAULT_NO_SECP256K1
         )
+
+    def measure_refresh(self, client: Client, n: int, t: int, committee: list[str]) -> None:
+        """The refresh ceremony (``Ceremony.Refresh``) of a fresh key of each scheme, approved
+        with the approver keys of the local cluster (or ``--approver-dir``)."""
+        from warifu.core.approvals import ApproverKey
+
+        directory = self.opts.approver_dir or self.target.approver_dir
+        approvers = load_approvers(directory) if directory else []
+        need = self.target.approvals_needed
+        why = ""
+        if not refresh_api():
+            why = "this build has no refresh call (warifu.v1.Ceremony.Refresh): nothing to time"
+        elif not approvers and need != 0:
+            why = (
+                "a refresh needs the approvals of registered approvers; no approver keys "
+                f"(NAME.key) in {directory or '--approver-dir'}"
+            )
+        if why:
+            for scheme in SCHEMES:
+                self.skipped.append({"name": f"{scheme}.refresh {t}-of-{n}", "reason": why})
+            return
+        use = approvers if need is None else approvers[:need]
+        count = max(2, self.counts.keygen // 2)
+        for scheme in SCHEMES:
+            label = f"{scheme}.refresh {t}-of-{n}"
+            self.progress.stage(label)
+            key = self.create_key(client, scheme, t, committee)
+            run = Run(t0=time.time())
+            phases: dict[str, list[float]] = {}
+            for _ in range(count):
+                statement = client.refresh_statement(key.key_id)
+                approvals = [ApproverKey(name, seed).approve(statement) for name, seed in use]
+                t0 = time.perf_counter()
+                try:
+                    rep = client.refresh(statement, approvals)
+                except Exception as exc:  # counted and reported like a failed signature
+                    run.failures.append(f"{type(exc).__name__}: {exc}"[:300])
+                    if len(run.failures) >= 2 and not run.samples_ms:
+                        break
+                    continue
+                finally:
+                    self.progress.advance()
+                run.samples_ms.append(1000.0 * (time.perf_counter() - t0))
+                run.wall_s += time.perf_counter() - t0
+                for ph in rep.get("phases", []):
+                    phases.setdefault(str(ph["name"]), []).append(1000.0 * float(ph["seconds"]))
+            run.t1 = time.time()
+            self.record(f"{scheme}.refresh", "full", n, t, 1, run, trace=False)
+            if phases:
+                self.refresh_phases.append(
+                    {
+                        "name": f"{scheme}.refresh",
+                        "n": n,
+                        "t": t,
+                        "count": len(run.samples_ms),
+                        "phases": [
+                            {"phase": k, "mean_ms": round(sum(v) / len(v), 3)}
+                            for k, v in phases.items()
+                        ],
+                    }
+                )
 
     def measure_rtt(self, client: Client, key: KeyInfo) -> None:
         self.progress.stage("floor: gRPC round trip (Signer.GetKey)")
@@ -768,6 +848,7 @@ class Bench:
         with tgt.client() as client:
             for n, t, committee in committees:
                 self.measure_keygen(client, n, t, committee)
+                self.measure_refresh(client, n, t, committee)
                 keys[(n, t)] = {s: self.create_key(client, s, t, committee) for s in SCHEMES}
             self.measure_rtt(client, keys[committees[0][:2]]["eddsa-ed25519"])
             for mode in self.frost_modes():
@@ -801,8 +882,6 @@ class Bench:
                     "mode that is)"
                 )
                 self.skipped.append({"name": f"eddsa-ed25519.sign {mode}", "reason": why})
-        for scheme in SCHEMES:
-            self.skipped.append({"name": f"{scheme}.refresh", "reason": refresh_reason()})
         if not tgt.trace_paths:
             self.notes.append(
                 "no per-round breakdown: the nodes do not trace (`[limits] trace = true`)"
@@ -819,6 +898,7 @@ def planned_units(opts: Options, counts: Counts, nodes: int) -> int:
 
     per = (
         sum(max(counts.keygen, c) for c in counts.keygen_concurrency) * 2
+        + max(2, counts.keygen // 2) * 2
         + cnt(counts.eddsa_sign) * 2
         + cnt(counts.ecdsa_sign)
         + cnt(counts.ecdsa_presigned)
@@ -865,6 +945,7 @@ def run(opts: Options) -> dict[str, Any]:
         "errors": bench.errors,
         "breakdown": bench.breakdowns,
         "presigned_ecdsa": bench.pools,
+        "refresh_phases": bench.refresh_phases,
     }
     cores = machine.get("usable_cores") or machine["cores"]
     load = max(machine["loadavg_start"][0], machine["loadavg_end"][0])
@@ -913,6 +994,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         choices=["full", "presigned"],
         help="deployed cluster: whether its nodes precompute FROST commitments",
     )
+    p.add_argument(
+        "--approver-dir",
+        help="approver keys (NAME.key, hex seed) to approve the refresh ceremonies "
+        "(default: the local cluster's <data-dir>/approvers)",
+    )
     p.add_argument("--vault-addr", help="Vault/OpenBao for the transit floor (default: a dev one)")
     p.add_argument("--vault-token-file", help="token for --vault-addr (transit mount rights)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
@@ -936,6 +1022,7 @@ def options_from(args: argparse.Namespace) -> Options:
         count=args.count,
         concurrency=conc,
         frost_mode=args.frost_mode,
+        approver_dir=Path(args.approver_dir) if args.approver_dir else None,
         vault_addr=args.vault_addr,
         vault_token_file=Path(args.vault_token_file) if args.vault_token_file else None,
         plots=not args.no_plots,

@@ -315,6 +315,18 @@ def markdown(report: Mapping[str, Any], plots: Sequence[str] = ()) -> str:
     ]
     for f in report.get("floors", []):
         out.append(f"| {f['name']} | {_fmt(f['p50_ms'], 3)} | {_fmt(f['p95_ms'], 3)} |")
+    phases = report.get("refresh_phases", [])
+    if phases:
+        out += [
+            "",
+            "## Refresh ceremony phases (mean, from the ceremony's own report)",
+            "",
+            "| ceremony | t-of-n | count | phases (ms) |",
+            "|---|---|---:|---|",
+        ]
+        for p in phases:
+            detail = ", ".join(f"{ph['phase']} {_fmt(ph['mean_ms'])}" for ph in p["phases"])
+            out.append(f"| {p['name']} | {p['t']}-of-{p['n']} | {p['count']} | {detail} |")
     skipped = report.get("skipped", [])
     if skipped:
         out += ["", "## Not measured", ""]
