@@ -709,7 +709,7 @@ class Node:
             )
             peers = [m for m in rec.pkg.committee.members if m.id != rec.party_id]
             try:
-                await self._start_members(session, start, peers)
+                await self._start_members(session, start, peers, wait=True)
             except _MemberDown as down:
                 run.status, run.reason = "ABORTED", down.error.reason
                 raise down.error from None
@@ -904,12 +904,19 @@ class Node:
         return others[: t - 1] if len(others) >= t - 1 else None
 
     async def _start_members(
-        self, session: MeshSession, start: peer_pb2.StartSession, peers: list[Member]
+        self,
+        session: MeshSession,
+        start: peer_pb2.StartSession,
+        peers: list[Member],
+        *,
+        wait: bool = False,
     ) -> None:
         """Start the session at every other member; on failure abort it and raise."""
         results = await asyncio.gather(
             *(
-                self.transport.start(m.node, start, timeout=self.cfg.limits.round_timeout_s)
+                self.transport.start(
+                    m.node, start, timeout=self.cfg.limits.round_timeout_s, wait=wait
+                )
                 for m in peers
             ),
             return_exceptions=True,

@@ -80,24 +80,35 @@ class PeerTransport:
             stub = self._stubs[name] = peer_pb2_grpc.PeerStub(ch)
         return stub
 
-    async def _call(self, name: str, method: str, request: object, timeout: float) -> object:
+    async def _call(
+        self, name: str, method: str, request: object, timeout: float, wait: bool = False
+    ) -> object:
         stub = self._stub(name)
         try:
-            return await getattr(stub, method)(request, timeout=timeout)
+            return await getattr(stub, method)(request, timeout=timeout, wait_for_ready=wait)
         except grpc.RpcError as err:
             raise from_peer_error(err, name) from None
 
     async def start(
-        self, name: str, req: peer_pb2.StartSession, timeout: float
+        self, name: str, req: peer_pb2.StartSession, timeout: float, *, wait: bool = False
     ) -> peer_pb2.StartAck:
-        """Ask ``name`` to join a mesh session."""
-        out = await self._call(name, "Start", req, timeout)
+        """Ask ``name`` to join a mesh session.
+
+        ``wait``: wait (up to ``timeout``) for a channel that is still reconnecting, e.g. to a
+        peer that just restarted, instead of failing fast; for ceremonies, which need every
+        member and are not latency-critical.
+        """
+        out = await self._call(name, "Start", req, timeout, wait)
         assert isinstance(out, peer_pb2.StartAck)
         return out
 
     async def deliver(self, name: str, env: Envelope, timeout: float) -> None:
-        """Deliver one envelope to ``name``."""
-        await self._call(name, "Deliver", envelope_to_pb(env), timeout)
+        """Deliver one envelope to ``name``, waiting (up to ``timeout``) for a reconnecting channel.
+
+        A session's round is bounded by its deadline anyway, so a peer that just restarted is
+        reached as soon as its channel is back, instead of failing the session at once.
+        """
+        await self._call(name, "Deliver", envelope_to_pb(env), timeout, True)
 
     async def abort(self, name: str, sid: bytes, reason: str, timeout: float) -> None:
         """Tell ``name`` that session ``sid`` aborted (best effort)."""
