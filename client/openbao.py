@@ -42,6 +42,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -49,7 +50,9 @@ from urllib.parse import urlsplit
 from warifu.core.errors import InvalidArguments, StorageError
 
 #: The one template the per-node policy is generated from.
-POLICY_TEMPLATE = Path(__file__).resolve().parent.parent / "deploy" / "vault" / "policy.hcl.tmpl"
+POLICY_TEMPLATE_NAME = "policy.hcl.tmpl"
+#: In a source checkout: deploy/vault/policy.hcl.tmpl; installed: package data of warifu.policies.
+POLICY_TEMPLATE = Path(__file__).resolve().parent.parent / "deploy" / "vault" / POLICY_TEMPLATE_NAME
 INIT_FILE = "bao-init.json"
 LOG_FILE = "bao.log"
 PID_FILE = "bao.pid"
@@ -515,11 +518,13 @@ def policy_hcl(node_name: str, kv_mount: str = "kv", transit_mount: str = "trans
     _check_name(kv_mount, _MOUNT_NAME, "kv mount")
     _check_name(transit_mount, _MOUNT_NAME, "transit mount")
     try:
-        template = string.Template(POLICY_TEMPLATE.read_text())
-    except OSError as exc:
-        raise OpenBaoError(
-            f"policy template {POLICY_TEMPLATE} is missing: {exc.strerror}"
-        ) from None
+        text = POLICY_TEMPLATE.read_text()
+    except OSError:
+        try:  # an installed package (no source checkout): the template is package data
+            text = resources.files("warifu.policies").joinpath(POLICY_TEMPLATE_NAME).read_text()
+        except (OSError, ModuleNotFoundError) as exc:
+            raise OpenBaoError(f"the Vault policy template is missing: {exc}") from None
+    template = string.Template(text)
     return template.substitute(node=node_name, kv_mount=kv_mount, transit_mount=transit_mount)
 
 

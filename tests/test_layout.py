@@ -101,5 +101,11 @@ def test_wheel_installs_only_the_warifu_import_root(tmp_path: Path) -> None:
     tops = {n.split("/")[0] for n in zipfile.ZipFile(wheel).namelist()}
     assert {t for t in tops if not t.endswith(".dist-info")} == {"warifu"}
     names = zipfile.ZipFile(wheel).namelist()
-    for sub in ("warifu/core/", "warifu/node/", "warifu/client/", "warifu/v1/signer_pb2.py"):
+    for sub in (
+        "warifu/core/",
+        "warifu/node/",
+        "warifu/client/",
+        "warifu/v1/signer_pb2.py",
+        "warifu/policies/policy.hcl.tmpl",  # an installed node can provision its Vault
+    ):
         assert any(n.startswith(sub) for n in names), sub
