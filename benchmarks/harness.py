@@ -60,7 +60,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from warifu.benchmarks import breakdown, floors, report
-from warifu.benchmarks.stats import floor_row, machine_info, percentile, result_row
+from warifu.benchmarks.stats import (
+    cpu_snapshot,
+    floor_row,
+    machine_info,
+    other_load,
+    percentile,
+    result_row,
+)
 from warifu.client import Client, KeyInfo, cluster
 
 XRP_DESTINATION = "rPT1Sjq2YGrBMTttX4GZHjKu9dyfzbpAYe"
@@ -642,6 +649,7 @@ class Bench:
             run = Run(t0=time.time())
             phases: dict[str, list[float]] = {}
             for _ in range(count):
+                self.wait_ceremonies_done(client, key)
                 statement = client.refresh_statement(key.key_id)
                 approvals = [ApproverKey(name, seed).approve(statement) for name, seed in use]
                 t0 = time.perf_counter()
@@ -673,6 +681,26 @@ class Bench:
                         ],
                     }
                 )
+
+    def wait_ceremonies_done(self, client: Client, key: KeyInfo, timeout: float = 30.0) -> None:
+        """Wait until no node has a ceremony of ``key`` in flight (untimed).
+
+        ``Ceremony.Refresh`` answers once the coordinator is done; a member may still be
+        destroying the old epoch, and a refresh started then is refused (KEY_TRANSITIONING)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            busy = False
+            for ep in self.target.endpoints:
+                try:
+                    rows = client.ceremony_status(endpoint=ep)
+                except Exception:  # a node that does not answer cannot be waited for
+                    rows = []
+                busy = busy or any(
+                    r["key_id"] == key.key_id and r["status"] == "IN_FLIGHT" for r in rows
+                )
+            if not busy:
+                return
+            time.sleep(0.05)
 
     def measure_rtt(self, client: Client, key: KeyInfo) -> None:
         self.progress.stage("floor: gRPC round trip (Signer.GetKey)")
@@ -911,6 +939,7 @@ def run(opts: Options) -> dict[str, Any]:
     counts = QUICK if opts.quick else FULL
     opts.out.mkdir(parents=True, exist_ok=True)
     machine = machine_info()
+    cpu0 = cpu_snapshot()
     started = dt.datetime.now(dt.UTC)
     progress = Progress(1, enabled=opts.progress)
     target = open_target(opts, progress)
@@ -924,6 +953,9 @@ def run(opts: Options) -> dict[str, Any]:
             cluster.down(target.info.data_dir)
         progress.close()
     machine["loadavg_end"] = list(os.getloadavg())
+    # after `down` every node and OpenBao we started has exited and been reaped (a cluster we
+    # only used keeps running: its nodes then count as "other")
+    machine["other_load_cores"] = round(other_load(cpu0, cpu_snapshot()), 2)
     elapsed = (dt.datetime.now(dt.UTC) - started).total_seconds()
     doc: dict[str, Any] = {
         "machine": machine,
@@ -948,13 +980,19 @@ def run(opts: Options) -> dict[str, Any]:
         "refresh_phases": bench.refresh_phases,
     }
     cores = machine.get("usable_cores") or machine["cores"]
-    load = max(machine["loadavg_start"][0], machine["loadavg_end"][0])
-    if load > 0.5 * cores:
+    other = machine["other_load_cores"]
+    if other > 0.2 or machine["loadavg_start"][0] > 0.5 * cores:
         doc["notes"].insert(
             0,
-            f"the machine was busy: load average {load:.2f} on {cores} cores while the "
-            "benchmark ran (other work shares the CPU: numbers are higher than on an idle "
-            "machine)",
+            f"the machine was shared: other processes used {other:.2f} of its {cores} cores on "
+            f"average during the run (load average {machine['loadavg_start'][0]:.2f} before it "
+            "started); numbers are higher than on an idle machine",
+        )
+    else:
+        doc["notes"].insert(
+            0,
+            f"the machine was otherwise quiet: other processes used {other:.2f} of its {cores} "
+            "cores on average during the run",
         )
     doc["targets"] = report.evaluate_targets(doc)
     problems = report.check_report(doc)

@@ -263,7 +263,9 @@ def markdown(report: Mapping[str, Any], plots: Sequence[str] = ()) -> str:
         f"- **Machine**: {m['cpu']}, {m['cores']} cores "
         f"({m.get('usable_cores', m['cores'])} usable), {m.get('memory_gib', '?')} GiB; "
         f"Python {m['python']} ({m.get('implementation', '')}); {m.get('platform', '')}",
-        f"- **Load average** (1/5/15 min) at the start {load0}, at the end {load1}",
+        f"- **Load average** (1/5/15 min) at the start {load0}, at the end {load1} (the end "
+        f"includes this run); other processes used {m.get('other_load_cores', '?')} cores on "
+        "average during the run",
     ]
     if setup:
         out += [f"- **Cluster**: {setup.get('cluster', '')}"]

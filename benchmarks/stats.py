@@ -11,6 +11,7 @@ import math
 import os
 import platform
 import subprocess
+import time
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
@@ -116,6 +117,35 @@ def _bao_version() -> str:
         return "not installed"
 
 
+def cpu_snapshot() -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds of the whole machine, CPU seconds of this process and its
+    reaped children). Between two snapshots taken after every child exited, the machine's CPU
+    minus ours is what other processes used while the benchmark ran."""
+    import resource
+
+    machine = 0.0
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+        ticks = [int(x) for x in fields]
+        idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
+        machine = (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        pass
+    own = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        r = resource.getrusage(who)
+        own += r.ru_utime + r.ru_stime
+    return time.monotonic(), machine, own
+
+
+def other_load(start: tuple[float, float, float], end: tuple[float, float, float]) -> float:
+    """Cores used on average by processes other than the benchmark and its children."""
+    wall = end[0] - start[0]
+    if wall <= 0 or not start[1]:
+        return 0.0
+    return max(0.0, ((end[1] - start[1]) - (end[2] - start[2])) / wall)
+
+
 def machine_info() -> dict[str, Any]:
     """``bench.json`` ``machine``: cpu, cores, python, platform, library versions, load."""
     try:
@@ -166,8 +196,10 @@ __all__ = [
     "FLOOR_KEYS",
     "MODES",
     "RESULT_KEYS",
+    "cpu_snapshot",
     "floor_row",
     "machine_info",
+    "other_load",
     "percentile",
     "result_row",
 ]

@@ -22,8 +22,10 @@ from warifu.benchmarks import breakdown, harness, report
 from warifu.benchmarks.stats import (
     FLOOR_KEYS,
     RESULT_KEYS,
+    cpu_snapshot,
     floor_row,
     machine_info,
+    other_load,
     percentile,
     result_row,
 )
@@ -89,6 +91,20 @@ def test_result_row() -> None:
         result_row(name="x", mode="full", n=3, t=2, concurrency=1, samples_ms=[1.0], wall_s=0)
     f = floor_row("grpc.rtt", [1.0, 2.0, 3.0])
     assert list(f) == list(FLOOR_KEYS) and f["p50_ms"] == 2.0 and f["p95_ms"] == 2.9
+
+
+def test_other_load_is_the_machines_cpu_minus_ours() -> None:
+    # 10 s of wall; the machine used 20 CPU-seconds, of which 5 were ours -> 1.5 other cores
+    assert other_load((0.0, 100.0, 10.0), (10.0, 120.0, 15.0)) == 1.5
+    assert other_load((0.0, 100.0, 10.0), (10.0, 104.0, 15.0)) == 0.0  # never negative
+    assert other_load((5.0, 100.0, 0.0), (5.0, 200.0, 0.0)) == 0.0  # no wall time
+    a = cpu_snapshot()
+    end = time.thread_time() + 0.2
+    while time.thread_time() < end:
+        pass
+    b = cpu_snapshot()
+    assert b[2] - a[2] >= 0.15  # our own spinning counts as ours
+    assert b[1] - a[1] >= 0.15  # and as the machine's
 
 
 # -- the report's schema ---------------------------------------------------------------------
