@@ -347,7 +347,27 @@ def markdown(report: Mapping[str, Any], plots: Sequence[str] = ()) -> str:
             "the response). Background spans (pool refills running at the same time) are "
             "marked.",
             "",
+            "| operation | mode | client mean ms | coordinator computing ms (on-CPU) | "
+            "coordinator waiting ms | outside the traced steps ms | busiest member computing "
+            "ms (on-CPU) |",
+            "|---|---|---:|---:|---:|---:|---:|",
         ]
+        bd = sorted(bd, key=lambda b: (".sign" not in b["name"], b["name"], b["mode"]))
+        for b in bd:
+            c = b["coordinator"]
+            members: dict[str, list[float]] = {}
+            for r in b["rows"]:
+                if r["role"] == "member" and r["kind"] == "cpu" and not r["background"]:
+                    m = members.setdefault(r["node"], [0.0, 0.0])
+                    m[0] += r["ms_per_op"]
+                    m[1] += r["cpu_ms_per_op"]
+            busiest = max(members.values(), default=[0.0, 0.0])
+            out.append(
+                f"| {b['name']} | {b['mode']} | {_fmt(b['latency_mean_ms'])} | "
+                f"{_fmt(c['cpu_ms'])} ({_fmt(c['on_cpu_ms'])}) | {_fmt(c['wait_ms'])} | "
+                f"{_fmt(c['untraced_ms'])} | {_fmt(busiest[0])} ({_fmt(busiest[1])}) |"
+            )
+        out.append("")
         for b in bd:
             c = b["coordinator"]
             out += [
