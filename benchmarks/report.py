@@ -478,12 +478,12 @@ def plot(
             series.setdefault(_label(r), []).append(r)
     if series:
         fig, ax = plt.subplots(figsize=(10, 6))
-        for i, (lbl, rows) in enumerate(sorted(series.items())):
-            rows = sorted(rows, key=lambda r: r["concurrency"])
-            xs = [r["concurrency"] for r in rows]
+        for i, (lbl, group) in enumerate(sorted(series.items())):
+            points = sorted(group, key=lambda r: r["concurrency"])
+            xs = [r["concurrency"] for r in points]
             color = f"C{i % 10}"
-            ax.plot(xs, [r["p50_ms"] for r in rows], "o-", color=color, label=f"{lbl} p50")
-            ax.plot(xs, [r["p95_ms"] for r in rows], "x--", color=color, alpha=0.6)
+            ax.plot(xs, [r["p50_ms"] for r in points], "o-", color=color, label=f"{lbl} p50")
+            ax.plot(xs, [r["p95_ms"] for r in points], "x--", color=color, alpha=0.6)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xticks([1, 4, 16], ["1", "4", "16"])
@@ -498,11 +498,11 @@ def plot(
         names.append(PLOTS[1])
 
         fig, ax = plt.subplots(figsize=(10, 6))
-        for i, (lbl, rows) in enumerate(sorted(series.items())):
-            rows = sorted(rows, key=lambda r: r["concurrency"])
+        for i, (lbl, group) in enumerate(sorted(series.items())):
+            points = sorted(group, key=lambda r: r["concurrency"])
             ax.plot(
-                [r["concurrency"] for r in rows],
-                [r["throughput_per_s"] for r in rows],
+                [r["concurrency"] for r in points],
+                [r["throughput_per_s"] for r in points],
                 "o-",
                 color=f"C{i % 10}",
                 label=lbl,
