@@ -430,7 +430,12 @@ def plot(
     import matplotlib.pyplot as plt
 
     names: list[str] = []
-    dists = [(lbl, list(s)) for lbl, s in distributions if s]
+
+    def order(lbl: str) -> tuple[int, str]:
+        kind = next((k for k, w in enumerate((" sign ", " keygen ", " refresh ")) if w in lbl), 3)
+        return (-1 if lbl.startswith(FLOOR_PREFIXES) else kind, lbl)
+
+    dists = sorted(((lbl, list(s)) for lbl, s in distributions if s), key=lambda d: order(d[0]))
     if dists:
         fig, ax = plt.subplots(figsize=(11, max(4.0, 0.45 * len(dists) + 1.8)))
         rows = dists[::-1]  # the first one on top
@@ -477,7 +482,7 @@ def plot(
         if r["name"].endswith(".sign"):
             series.setdefault(_label(r), []).append(r)
     if series:
-        fig, ax = plt.subplots(figsize=(10, 6))
+        fig, ax = plt.subplots(figsize=(12.5, 6))
         for i, (lbl, group) in enumerate(sorted(series.items())):
             points = sorted(group, key=lambda r: r["concurrency"])
             xs = [r["concurrency"] for r in points]
@@ -491,13 +496,13 @@ def plot(
         ax.set_ylabel("latency per call, ms (log); solid p50, dashed p95")
         ax.set_title("Signing latency against concurrency")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7, loc="upper left")
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
         fig.tight_layout()
         fig.savefig(out_dir / PLOTS[1], dpi=110)
         plt.close(fig)
         names.append(PLOTS[1])
 
-        fig, ax = plt.subplots(figsize=(10, 6))
+        fig, ax = plt.subplots(figsize=(12.5, 6))
         for i, (lbl, group) in enumerate(sorted(series.items())):
             points = sorted(group, key=lambda r: r["concurrency"])
             ax.plot(
@@ -514,7 +519,7 @@ def plot(
         ax.set_ylabel("signatures per second (log)")
         ax.set_title("Signing throughput against concurrency")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7, loc="upper left")
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
         fig.tight_layout()
         fig.savefig(out_dir / PLOTS[2], dpi=110)
         plt.close(fig)
