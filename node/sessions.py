@@ -14,9 +14,11 @@ as equivocation evidence and the first one wins.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Awaitable, Collection, Iterable, Mapping
+from typing import Any
 
 from warifu.core.envelope import BROADCAST, Envelope
 from warifu.core.errors import FailedPrecondition, InvalidArguments, TransportError
@@ -65,6 +67,7 @@ class MeshSession:
         self._inbox: dict[tuple[int, int, str], Envelope] = {}
         self.conflicts: list[tuple[Envelope, Envelope]] = []
         self._changed = asyncio.Event()
+        self._abort_event = asyncio.Event()
         self.aborted: str | None = None
         self.done = False
 
@@ -100,9 +103,39 @@ class MeshSession:
         self._changed.set()
 
     def abort_notice(self, reason: str) -> None:
-        """A peer told us the session aborted (errata 8)."""
+        """A peer told us the session aborted (errata 8): stop waiting and stop sending."""
         self.aborted = reason
         self._changed.set()
+        self._abort_event.set()
+
+    def _raise_if_aborted(self) -> None:
+        """A peer's abort notice ends our part too: liveness stays liveness (never blame)."""
+        if self.aborted in LIVENESS_ABORTS:
+            raise TransportError(
+                f"session aborted by a peer ({self.aborted})",
+                reason="DEADLINE_EXCEEDED"
+                if self.aborted == "DEADLINE_EXCEEDED"
+                else "PEER_UNAVAILABLE",
+            )
+        if self.aborted is not None:
+            raise FailedPrecondition(
+                f"session aborted by a peer ({self.aborted})", reason="SESSION_ABORTED"
+            )
+
+    async def _until_aborted(self, sending: Awaitable[Any]) -> None:
+        """Await ``sending`` unless an abort notice arrives first (then stop and raise)."""
+        send = asyncio.ensure_future(sending)
+        stop = asyncio.ensure_future(self._abort_event.wait())
+        try:
+            await asyncio.wait({send, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        if not send.done():
+            send.cancel()
+            with contextlib.suppress(BaseException):
+                await send
+            self._raise_if_aborted()
+        send.result()
 
     def _find(self, round_: int, sender: int, types: Collection[str] | None) -> Envelope | None:
         for (r, s, t), env in self._inbox.items():
@@ -120,17 +153,7 @@ class MeshSession:
         want = sorted(set(senders))
         deadline = time.monotonic() + self._timeout
         while True:
-            if self.aborted in LIVENESS_ABORTS:
-                raise TransportError(
-                    f"session aborted by a peer ({self.aborted})",
-                    reason="DEADLINE_EXCEEDED"
-                    if self.aborted == "DEADLINE_EXCEEDED"
-                    else "PEER_UNAVAILABLE",
-                )
-            if self.aborted is not None:
-                raise FailedPrecondition(
-                    f"session aborted by a peer ({self.aborted})", reason="SESSION_ABORTED"
-                )
+            self._raise_if_aborted()
             got = {s: self._find(round_, s, msg_types) for s in want}
             missing = [s for s, e in got.items() if e is None]
             if not missing:
@@ -174,11 +197,15 @@ class MeshSession:
     async def broadcast(self, env: Envelope) -> None:
         """Send one broadcast envelope to every other member (identical bytes)."""
         self._inbox[(env.round, self.me, env.msg_type)] = env
-        await asyncio.gather(*(self._deliver(p, env) for p in self.nodes if p != self.me))
+        await self._until_aborted(
+            asyncio.gather(*(self._deliver(p, env) for p in self.nodes if p != self.me))
+        )
 
     async def send(self, envs: Mapping[int, Envelope]) -> None:
         """Send P2P envelopes, one per recipient."""
-        await asyncio.gather(*(self._deliver(p, e) for p, e in envs.items() if p != self.me))
+        await self._until_aborted(
+            asyncio.gather(*(self._deliver(p, e) for p, e in envs.items() if p != self.me))
+        )
 
     async def notify_abort(self, reason: str) -> None:
         """Best-effort ABORT notice to every other member."""

@@ -59,6 +59,20 @@ def epoch_record_status(cluster: ProcessCluster, node: str, key_id: str, epoch: 
     return status
 
 
+def wait_until_no_ceremony_in_flight(cluster: ProcessCluster, timeout: float = 30.0) -> None:
+    """Members unwind an aborted ceremony on their own (notice or round deadline); wait for it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        busy = []
+        for n in cluster.info.nodes:
+            with cluster.client(endpoints=[n.endpoint]) as c:
+                busy += [r for r in c.ceremony_status() if r["status"] == "IN_FLIGHT"]
+        if not busy:
+            return
+        assert time.monotonic() < deadline, busy
+        time.sleep(0.2)
+
+
 def sign_and_check(cluster: ProcessCluster, key: KeyInfo, text: str) -> int:
     """Sign at the current epoch and verify independently; returns the epoch that signed."""
     with cluster.client() as c:
@@ -167,6 +181,7 @@ def test_net_1_refresh_with_a_member_down_leaves_every_node_on_the_old_epoch(
         assert sign_and_check(cluster, key, "while node-3 is down") == 1
     finally:
         cluster.restart("node-3")
+    wait_until_no_ceremony_in_flight(cluster)
     assert epochs(cluster, key.key_id) == [1, 1, 1]
     for n in cluster.info.nodes:
         assert epoch_record_status(cluster, n.id, key.key_id, 2) == 404
