@@ -12,7 +12,7 @@ import os
 import platform
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -117,10 +117,18 @@ def _bao_version() -> str:
         return "not installed"
 
 
-def cpu_snapshot() -> tuple[float, float, float]:
-    """(wall seconds, CPU seconds of the whole machine, CPU seconds of this process and its
-    reaped children). Between two snapshots taken after every child exited, the machine's CPU
-    minus ours is what other processes used while the benchmark ran."""
+def _proc_cpu(pid: int) -> float:
+    try:
+        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def cpu_snapshot(pids: Iterable[int] = ()) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds of the whole machine, CPU seconds of this process, its reaped
+    children and the live processes ``pids``: the cluster under test). Between two snapshots,
+    the machine's CPU minus ours is what other processes used while the benchmark ran."""
     import resource
 
     machine = 0.0
@@ -135,6 +143,7 @@ def cpu_snapshot() -> tuple[float, float, float]:
     for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
         r = resource.getrusage(who)
         own += r.ru_utime + r.ru_stime
+    own += sum(_proc_cpu(p) for p in set(pids))
     return time.monotonic(), machine, own
 
 
