@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -14,8 +15,21 @@ from warifu.core.errors import WarifuError
 from warifu.node.config import load_config
 
 
+def one_blas_thread() -> None:
+    """One BLAS thread per node process; must run before numpy is imported (by the server).
+
+    The OT extension's matrix products are small (768 x 256) and a node runs many sessions at
+    once instead. Left to itself, OpenBLAS keeps a worker thread spinning that cost ~44 ms of
+    CPU per ECDSA signature on a 2-core machine (docs/bench-findings.md). An operator's own
+    setting wins.
+    """
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one node until SIGTERM/SIGINT."""
+    one_blas_thread()
     ap = argparse.ArgumentParser(prog="warifu-node", description="Run one warifu node.")
     ap.add_argument("--config", required=True, help="the node's TOML configuration file")
     ap.add_argument(
