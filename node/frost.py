@@ -98,25 +98,45 @@ class _Held:
 
 
 class NonceStore:
-    """Use-once FROST nonces in memory, keyed by (key, epoch, commitment id)."""
+    """Use-once FROST nonces in memory, keyed by (key, epoch, commitment id).
+
+    Every nonce gets the same TTL from a monotonic clock, so insertion order is expiry order:
+    pruning stops at the first live entry, and a per-key counter bounds each key. The cost per
+    request does not grow with the number of nonces held.
+    """
 
     def __init__(self, ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._ttl = ttl_s
         self._clock = clock
         self._held: dict[tuple[str, int, bytes], _Held] = {}
+        self._per_key: dict[str, int] = {}
+
+    def _forget(self, k: tuple[str, int, bytes]) -> _Held | None:
+        held = self._held.pop(k, None)
+        if held is not None:
+            left = self._per_key[k[0]] - 1
+            if left:
+                self._per_key[k[0]] = left
+            else:
+                del self._per_key[k[0]]
+        return held
 
     def put(self, key_id: str, epoch: int, cid: bytes, nonces: frost.SigningNonces) -> None:
         """Hold a fresh nonce pair."""
         self.prune()
-        if sum(1 for k in self._held if k[0] == key_id) >= MAX_NONCES_PER_KEY:
+        if self._per_key.get(key_id, 0) >= MAX_NONCES_PER_KEY:
             raise ResourceExhausted(
                 "too many outstanding nonces for this key", reason="NONCE_POOL_FULL"
             )
-        self._held[(key_id, epoch, cid)] = _Held(nonces, self._clock() + self._ttl)
+        k = (key_id, epoch, cid)
+        if k in self._held:
+            raise InvariantViolation("commitment id reused")
+        self._held[k] = _Held(nonces, self._clock() + self._ttl)
+        self._per_key[key_id] = self._per_key.get(key_id, 0) + 1
 
     def take(self, key_id: str, epoch: int, cid: bytes) -> frost.SigningNonces:
         """Remove and return a nonce pair (atomic: the event loop is single-threaded)."""
-        held = self._held.pop((key_id, epoch, cid), None)
+        held = self._forget((key_id, epoch, cid))
         if held is None or held.expires < self._clock():
             raise FailedPrecondition(
                 "unknown, expired or already used commitment", reason="NONCE_CONSUMED"
@@ -126,13 +146,18 @@ class NonceStore:
     def drop_key(self, key_id: str) -> None:
         """Forget every nonce of a key (epoch change, quarantine)."""
         for k in [k for k in self._held if k[0] == key_id]:
-            del self._held[k]
+            self._forget(k)
 
     def prune(self) -> None:
-        """Drop expired nonces."""
+        """Drop expired nonces (from the oldest, up to the first live one)."""
         now = self._clock()
-        for k in [k for k, v in self._held.items() if v.expires < now]:
-            del self._held[k]
+        expired = []
+        for k, v in self._held.items():
+            if v.expires >= now:
+                break
+            expired.append(k)
+        for k in expired:
+            self._forget(k)
 
     def __len__(self) -> int:
         return len(self._held)
@@ -253,8 +278,14 @@ class FrostMember:
         return pb
 
     def _prune_seen(self) -> None:
+        # same TTL for every entry: insertion order is expiry order, stop at the first live one
         now = time.monotonic()
-        for k in [k for k, v in self._seen.items() if v[1] < now]:
+        expired = []
+        for k, v in self._seen.items():
+            if v[1] >= now:
+                break
+            expired.append(k)
+        for k in expired:
             del self._seen[k]
 
 
