@@ -187,9 +187,7 @@ class Node:
         self.ceremonies: list[CeremonyRun] = []
         self.audit = AuditLog(cfg.audit_log)
         self.requests = RequestCache()
-        self.health = (
-            health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
-        )
+        self.health = health.aio.HealthServicer()
         self.vault_state = "unknown"
         self._tasks: set[asyncio.Task[Any]] = set()
         self.node_keys = {p.name: p.sign_pub for p in cfg.peers} | {
@@ -227,7 +225,7 @@ class Node:
             else health_pb2.HealthCheckResponse.NOT_SERVING
         )
         for svc in ("", "warifu.v1.Signer", "warifu.v1.Peer", "warifu.v1.Ceremony"):
-            await _maybe_await(self.health.set(svc, st))
+            await self.health.set(svc, st)
 
     async def _watch_vault(self) -> None:
         """Poll the Vault: sealed or unreachable -> NOT_SERVING and drop cached shares."""
@@ -1214,11 +1212,6 @@ def ecdsa_response(
             )
         )
     return resp
-
-
-async def _maybe_await(x: Any) -> None:
-    if asyncio.iscoroutine(x):
-        await x
 
 
 class SignerService(signer_pb2_grpc.SignerServicer):
